@@ -1,0 +1,53 @@
+"""Fixtures shared by the template tests: the parsed template and lookups into it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+TEMPLATE_PATH = REPO / "infra" / "cloudformation.json"
+
+Template = dict[str, Any]
+
+
+@pytest.fixture(scope="session")
+def template_path() -> Path:
+    return TEMPLATE_PATH
+
+
+@pytest.fixture(scope="session")
+def template() -> Template:
+    return json.loads(TEMPLATE_PATH.read_text())
+
+
+@pytest.fixture(scope="session")
+def resources(template: Template) -> dict[str, Any]:
+    return template["Resources"]
+
+
+@pytest.fixture(scope="session")
+def of_type(resources: dict[str, Any]) -> Callable[[str], dict[str, Any]]:
+    """``of_type("AWS::Lambda::Function")`` -> {logical id: resource}."""
+
+    def pick(type_: str) -> dict[str, Any]:
+        return {name: res for name, res in resources.items() if res["Type"] == type_}
+
+    return pick
+
+
+@pytest.fixture(scope="session")
+def statements(of_type: Callable[[str], dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    """Every (role logical id, IAM statement) of every inline role policy."""
+    return list(_role_statements(of_type("AWS::IAM::Role")))
+
+
+def _role_statements(roles: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for name, role in roles.items():
+        for policy in role["Properties"].get("Policies", []):
+            for statement in policy["PolicyDocument"]["Statement"]:
+                yield name, statement
