@@ -1,0 +1,1 @@
+"""The invalidator Lambda: DynamoDB stream records -> versioned Redis writes."""

@@ -1,0 +1,82 @@
+"""Lambda entry point: ``invalidator.handler.handler`` (CONTRACT section 3).
+
+Thin adapter: build the runtime once per execution environment, hand the
+event to ``Invalidator``, publish metrics and logs, return the batch response.
+boto3 is never imported here (only if a table is missing from KEY_SCHEMA).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+
+from invalidator.processor import BatchResult, Invalidator
+from streamcache import lag
+from streamcache.connection import INVALIDATOR_TIMEOUTS, redis_client
+from streamcache.schema import KeySchemas, describe_with_boto3
+from streamcache.settings import Settings
+
+logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "streamcache-invalidator"))
+metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "streamcache"))
+
+_invalidator: Invalidator | None = None
+
+_COUNT_METRICS = {
+    "applied": "RecordsApplied",
+    "skipped_older": "RecordsSkippedOlder",
+    "invalidated": "RecordsInvalidated",
+    "failed": "RecordsFailed",
+    "deduplicated": "RecordsDeduplicated",
+}
+
+
+def build(settings: Settings) -> Invalidator:
+    client = redis_client(settings, INVALIDATOR_TIMEOUTS)
+    schemas = KeySchemas(settings.key_schema, describe_with_boto3(settings.dynamodb_endpoint_url))
+    return Invalidator(settings, client, schemas)
+
+
+def runtime() -> Invalidator:
+    """The execution environment's invalidator: settings read and client made once."""
+    global _invalidator
+    if _invalidator is None:
+        _invalidator = build(Settings.from_env())
+    return _invalidator
+
+
+def reset() -> None:
+    """Forget the runtime (tests, or after changing the environment)."""
+    global _invalidator
+    _invalidator = None
+
+
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    result = runtime().process(event)
+    _publish(result)
+    return result.response
+
+
+def _publish(result: BatchResult) -> None:
+    for name, metric in _COUNT_METRICS.items():
+        metrics.add_metric(name=metric, unit=MetricUnit.Count, value=result.counts[name])
+    metrics.add_metric(name="BatchSize", unit=MetricUnit.Count, value=result.counts["records"])
+    if result.lags_ms:
+        p50, worst = lag.percentile(result.lags_ms, 0.5), max(result.lags_ms)
+        metrics.add_metric(name="StreamLagMs", unit=MetricUnit.Milliseconds, value=p50)
+        metrics.add_metric(name="StreamLagMaxMs", unit=MetricUnit.Milliseconds, value=worst)
+    for sequence_number, why in result.unusable:
+        logger.warning("record has no usable cache key", sequence_number=sequence_number, reason=why)
+    summary: dict[str, object] = {k: result.counts[k] for k in ("records", *_COUNT_METRICS)}
+    if result.first_failed is None:
+        logger.info("batch applied", extra=summary)
+    else:
+        summary.update(
+            resume_at=result.first_failed,
+            reported=len(result.response["batchItemFailures"]),
+            redis_error=result.redis_error,
+        )
+        logger.warning("batch partially applied", extra=summary)

@@ -1,0 +1,112 @@
+"""One batch of stream records, end to end: plan (pure) -> Redis (I/O) -> batch response.
+
+Not Powertools' ``BatchProcessor``: it handles records one at a time (one
+Redis round trip each, the seed's loop) and keeps going after a failure.
+Here the whole batch is planned first, written in pipelined chunks, and the
+response reports from the first unapplied record on.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from streamcache import entry, lag
+from streamcache.batch import Plan, batch_response, first_unapplied, plan_batch, records_of
+from streamcache.protocol import APPLIED, INVALIDATED, SKIPPED, Outcome, Scripts, apply_commands
+from streamcache.records import Command, to_command
+from streamcache.schema import KeySchemas
+from streamcache.settings import Settings
+
+_UNREACHABLE = (RedisConnectionError, RedisTimeoutError)
+
+
+@dataclass
+class BatchResult:
+    response: dict[str, Any]
+    counts: Counter[str] = field(default_factory=Counter)
+    lags_ms: list[float] = field(default_factory=list)
+    unusable: list[tuple[str, str]] = field(default_factory=list)  # (SequenceNumber, why)
+    redis_error: str | None = None
+    first_failed: str | None = None  # SequenceNumber Lambda will resume at
+
+
+class Invalidator:
+    """Applies stream batches to one Redis client. Made once per execution environment."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        client: Any,
+        schemas: KeySchemas,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._settings = settings
+        self._client = client
+        self._schemas = schemas
+        self._scripts = Scripts.register(client)
+        self._clock = clock
+
+    def process(self, event: object) -> BatchResult:
+        records = records_of(event)
+        prefix = self._settings.key_prefix
+        plan = plan_batch(records, lambda r: to_command(r, self._schemas, prefix))
+        outcomes = self._write(list(plan.commands.values()))
+        return self._result(records, plan, outcomes)
+
+    def _write(self, commands: list[Command]) -> dict[str, Outcome]:
+        ttl = self._settings.cache_ttl_seconds
+        results = apply_commands(self._client, self._scripts.apply, commands, ttl)
+        outcomes = {c.key: o for c, o in zip(commands, results, strict=True)}
+        # Fail safe: a key whose write was refused (not unreachable) is invalidated instead.
+        refused = [c for c in commands if _refused(outcomes[c.key])]
+        if refused:
+            fallbacks = [_as_invalidation(c) for c in refused]
+            retried = apply_commands(self._client, self._scripts.apply, fallbacks, ttl)
+            outcomes.update(
+                (c.key, INVALIDATED if o == APPLIED else o) for c, o in zip(refused, retried, strict=True)
+            )
+        return outcomes
+
+    def _result(self, records: list[dict[str, Any]], plan: Plan, outcomes: dict[str, Outcome]) -> BatchResult:
+        failed_keys = {key for key, o in outcomes.items() if isinstance(o, Exception)}
+        first = first_unapplied(plan, failed_keys)
+        result = BatchResult(batch_response(plan.sequence_numbers, first))
+        result.counts = _counts(plan, outcomes)
+        result.lags_ms = lag.lags_ms(records, self._clock())
+        result.unusable = [(plan.sequence_numbers[i], why) for i, why in plan.unusable]
+        errors = [o for o in outcomes.values() if isinstance(o, Exception)]
+        result.redis_error = type(errors[0]).__name__ if errors else None
+        result.first_failed = None if first is None else plan.sequence_numbers[first]
+        return result
+
+
+def _refused(outcome: Outcome) -> bool:
+    return isinstance(outcome, Exception) and not isinstance(outcome, _UNREACHABLE)
+
+
+def _as_invalidation(command: Command) -> Command:
+    return Command(command.key, entry.INVALIDATED, command.version, b"", "refused")
+
+
+def _counts(plan: Plan, outcomes: dict[str, Outcome]) -> Counter[str]:
+    counts: Counter[str] = Counter(records=len(plan.sequence_numbers), unusable=len(plan.unusable))
+    for key, outcome in outcomes.items():
+        command = plan.commands[key]
+        if isinstance(outcome, Exception):
+            counts["failed"] += 1
+        elif outcome == SKIPPED:
+            counts["skipped_older"] += 1
+        elif outcome == INVALIDATED or command.kind == entry.INVALIDATED:
+            counts["invalidated"] += 1
+        else:
+            counts["applied"] += 1
+    counts["failed"] += len(plan.unusable)
+    counts["deduplicated"] = len(plan.sequence_numbers) - len(plan.unusable) - len(outcomes)
+    return counts

@@ -1,0 +1,1 @@
+"""The reader Lambda: cache-aside lookups that never fill a stale item."""

@@ -1,0 +1,71 @@
+"""A batch of stream records -> one deduplicated plan, and back to a batch response.
+
+Pure. Lambda resumes a shard at the lowest sequence number a partial batch
+response reports, so the response lists the first record not applied and
+every record after it: the checkpoint never skips a record. Records after a
+failure are still applied when they can be (writes are versioned, so their
+re-delivery is harmless) - that keeps the cache fresh while a poison record
+is retried and bisected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from streamcache.errors import MalformedEventError, RecordError
+from streamcache.records import Command, sequence_number
+
+Translate = Callable[[dict[str, Any]], Command]
+
+
+@dataclass
+class Plan:
+    sequence_numbers: list[str]
+    record_keys: list[str | None]  # per record; None = no usable key
+    commands: dict[str, Command] = field(default_factory=dict)  # newest record per key
+    unusable: list[tuple[int, str]] = field(default_factory=list)  # (record index, why)
+
+
+def records_of(event: object) -> list[dict[str, Any]]:
+    """Validate the event's shape; a malformed event fails the whole invocation."""
+    if not isinstance(event, dict):
+        raise MalformedEventError(f"event is a {type(event).__name__}, not a DynamoDB Streams event")
+    records = event.get("Records")
+    if not isinstance(records, list):
+        raise MalformedEventError("event has no Records list: not a DynamoDB Streams event")
+    for record in records:
+        sequence_number(record)
+    return records
+
+
+def plan_batch(records: Sequence[dict[str, Any]], translate: Translate) -> Plan:
+    """Translate every record; for each key keep only the newest command."""
+    plan = Plan([sequence_number(r) for r in records], [])
+    for index, record in enumerate(records):
+        try:
+            command = translate(record)
+        except RecordError as err:
+            plan.record_keys.append(None)
+            plan.unusable.append((index, str(err)))
+            continue
+        plan.record_keys.append(command.key)
+        current = plan.commands.get(command.key)
+        if current is None or command.version >= current.version:
+            plan.commands[command.key] = command
+    return plan
+
+
+def first_unapplied(plan: Plan, failed_keys: set[str]) -> int | None:
+    """Index of the first record that has no key or whose key's command failed."""
+    for index, key in enumerate(plan.record_keys):
+        if key is None or key in failed_keys:
+            return index
+    return None
+
+
+def batch_response(sequence_numbers: Sequence[str], first_failed: int | None) -> dict[str, Any]:
+    """ReportBatchItemFailures response: the first unapplied record and all after it."""
+    failed = [] if first_failed is None else sequence_numbers[first_failed:]
+    return {"batchItemFailures": [{"itemIdentifier": seq} for seq in failed]}

@@ -1,0 +1,87 @@
+"""The cache entry format: what one Redis key holds.
+
+Every value is ``kind`` (1 ASCII byte) + ``version`` (40 ASCII digits) + ``payload``:
+
+====  ==========================  ==================================  ===========
+kind  written by                  payload                             reader sees
+====  ==========================  ==================================  ===========
+I     invalidator, new image      item, DynamoDB typed JSON           found
+T     invalidator, REMOVE / TTL   empty                               not found
+X     invalidator, no image or    empty                               miss
+      fail-safe invalidation
+L     reader, lease on a miss     lease token                         miss (wait)
+F     reader, fill after a miss   item typed JSON, empty = not found  found / not found
+====  ==========================  ==================================  ===========
+
+``version`` is the stream SequenceNumber of the record that wrote I/T/X,
+zero-padded to 40 digits so that Lua compares it as a string exactly (Lua
+numbers are doubles: a 40-digit sequence number would lose precision).
+L and F inherit the version of the entry they replaced (0 when none): a reader
+never knows which stream record its DynamoDB read reflects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from streamcache.errors import MalformedEventError
+
+VERSION_DIGITS = 40
+HEADER = 1 + VERSION_DIGITS
+
+ITEM = b"I"
+TOMBSTONE = b"T"
+INVALIDATED = b"X"
+LEASE = b"L"
+FILL = b"F"
+
+ZERO_VERSION = "0" * VERSION_DIGITS
+
+
+def pad_version(sequence_number: str) -> str:
+    """A stream SequenceNumber (21 to 40 digits) as a fixed-width comparable string."""
+    if (
+        not isinstance(sequence_number, str)
+        or not sequence_number.isdigit()
+        or not sequence_number.isascii()
+        or len(sequence_number) > VERSION_DIGITS
+    ):
+        raise MalformedEventError(
+            f"SequenceNumber {sequence_number!r} is not a string of at most {VERSION_DIGITS} digits"
+        )
+    return sequence_number.zfill(VERSION_DIGITS)
+
+
+def encode_item(image: dict[str, Any]) -> bytes:
+    """Payload for an item in DynamoDB's typed JSON form (binary as base64 text)."""
+    return orjson.dumps(image)
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    kind: bytes
+    version: str
+    payload: bytes
+
+    @property
+    def is_answer(self) -> bool:
+        """True when the entry answers a read (item or "not found"), False on a miss."""
+        return self.kind in (ITEM, TOMBSTONE, FILL)
+
+    @property
+    def found(self) -> bool:
+        return self.kind in (ITEM, FILL) and bool(self.payload)
+
+    def item(self) -> dict[str, Any] | None:
+        """The typed item, or None for "not found" / a miss."""
+        return orjson.loads(self.payload) if self.found else None
+
+
+def decode(value: bytes) -> Entry:
+    """Parse a stored value; anything unrecognised reads as a miss (kind X)."""
+    if len(value) < HEADER or value[:1] not in (ITEM, TOMBSTONE, INVALIDATED, LEASE, FILL):
+        return Entry(INVALIDATED, ZERO_VERSION, b"")
+    return Entry(value[:1], value[1:HEADER].decode("ascii"), value[HEADER:])

@@ -1,0 +1,35 @@
+"""One exception root for the package, with specific subclasses.
+
+Messages say what was wrong, with which value (never item contents or
+secrets), and what to do about it.
+"""
+
+from __future__ import annotations
+
+
+class StreamCacheError(Exception):
+    """Root of every error raised on purpose by streamcache."""
+
+
+class ConfigError(StreamCacheError):
+    """A missing or malformed setting; raised once, at init."""
+
+
+class MalformedEventError(StreamCacheError):
+    """The Lambda event is not a DynamoDB Streams event at all.
+
+    Raised by the invalidator so that the whole invocation fails and Lambda
+    retries (or bisects) the batch: nothing is lost.
+    """
+
+
+class RecordError(StreamCacheError):
+    """One stream record has no usable cache key (bad ARN, missing key attribute...)."""
+
+
+class KeyValueError(StreamCacheError):
+    """A key attribute value cannot be encoded (wrong type, not a number, too long)."""
+
+
+class UnknownTableError(StreamCacheError):
+    """No key schema is known for a table (not in KEY_SCHEMA, DescribeTable failed)."""

@@ -1,0 +1,1 @@
+"""Everything that makes the system run on one laptop with no AWS account."""

@@ -1,0 +1,21 @@
+-- lease.lua: on a read miss, take a short lease on the key (memcache leases, NSDI '13).
+--
+-- KEYS[1]  the cache key
+-- ARGV[1]  lease token, unique to this read
+-- ARGV[2]  lease expiry in milliseconds
+--
+-- Returns the value now at the key. It is the caller's own lease
+-- ("L" .. version .. token) when the lease was granted: the key was empty or held
+-- an invalidation "X", whose version the lease inherits. Otherwise it is what
+-- answers the read (an "I", "T" or "F" entry) or another reader's lease "L".
+local current = redis.call("GET", KEYS[1])
+local version = "0000000000000000000000000000000000000000"
+if current and #current >= 41 then
+  if string.sub(current, 1, 1) ~= "X" then
+    return current
+  end
+  version = string.sub(current, 2, 41)
+end
+local lease = "L" .. version .. ARGV[1]
+redis.call("SET", KEYS[1], lease, "PX", ARGV[2])
+return lease

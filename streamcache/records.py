@@ -1,0 +1,94 @@
+"""Stream record -> cache command. Pure: no Redis, no clock, no AWS.
+
+CONTRACT section 3:
+- INSERT/MODIFY with NewImage: the key serves the new image ("I").
+- INSERT/MODIFY without NewImage (KEYS_ONLY, OLD_IMAGE): the key is invalidated ("X").
+- REMOVE (a delete or a TTL expiry): a versioned "not found" tombstone ("T").
+- A record that names a key but cannot be applied (image too large or
+  malformed, unknown event name): the key is invalidated ("X"), never left stale.
+- A record with no usable key raises ``RecordError``; the batch reports it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from streamcache import entry
+from streamcache.errors import KeyValueError, MalformedEventError, RecordError, UnknownTableError
+from streamcache.keys import cache_key, table_from_arn
+from streamcache.schema import KeySchemas
+
+# DynamoDB items are at most 400 KB; their typed JSON is somewhat larger.
+MAX_PAYLOAD_BYTES = 1024 * 1024
+
+TTL_PRINCIPAL = "dynamodb.amazonaws.com"
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """One conditional write of ``apply.lua`` for one key."""
+
+    key: str
+    kind: bytes  # entry.ITEM, entry.TOMBSTONE or entry.INVALIDATED
+    version: str  # 40-digit padded SequenceNumber
+    payload: bytes
+    reason: str  # why this kind: image, remove, ttl, keys-only, or a fail-safe cause
+
+
+def sequence_number(record: object) -> str:
+    """The record's SequenceNumber; a record without one makes the event malformed."""
+    dynamodb = record.get("dynamodb") if isinstance(record, dict) else None
+    seq = dynamodb.get("SequenceNumber") if isinstance(dynamodb, dict) else None
+    if not isinstance(seq, str) or not seq:
+        raise MalformedEventError("a stream record has no dynamodb.SequenceNumber")
+    return seq
+
+
+def record_key(record: Mapping[str, Any], schemas: KeySchemas, prefix: str) -> str:
+    """The cache key a record names; ``RecordError`` when it names none usable."""
+    table = table_from_arn(record.get("eventSourceARN"))
+    keys = record["dynamodb"].get("Keys")
+    if not isinstance(keys, dict):
+        raise RecordError(f"record has no dynamodb.Keys map (table {table!r})")
+    try:
+        return cache_key(table, keys, schemas.keys_of(table).names, prefix)
+    except (KeyValueError, UnknownTableError) as err:
+        raise RecordError(f"table {table!r}: {err}") from err
+
+
+def to_command(record: Mapping[str, Any], schemas: KeySchemas, prefix: str) -> Command:
+    """Translate one (already validated) stream record into its cache command."""
+    key = record_key(record, schemas, prefix)
+    version = entry.pad_version(record["dynamodb"]["SequenceNumber"])
+    event = record.get("eventName")
+    if event == "REMOVE":
+        return Command(key, entry.TOMBSTONE, version, b"", _remove_reason(record))
+    if event not in ("INSERT", "MODIFY"):
+        return Command(key, entry.INVALIDATED, version, b"", "unknown-event")
+    image = record["dynamodb"].get("NewImage")
+    if image is None:
+        return Command(key, entry.INVALIDATED, version, b"", "keys-only")
+    return _image_command(key, version, image)
+
+
+def _image_command(key: str, version: str, image: object) -> Command:
+    if not isinstance(image, dict) or not image:
+        return Command(key, entry.INVALIDATED, version, b"", "malformed-image")
+    try:
+        payload = entry.encode_item(image)
+    except (TypeError, orjson.JSONEncodeError):
+        return Command(key, entry.INVALIDATED, version, b"", "malformed-image")
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        return Command(key, entry.INVALIDATED, version, b"", "too-large")
+    return Command(key, entry.ITEM, version, payload, "image")
+
+
+def _remove_reason(record: Mapping[str, Any]) -> str:
+    identity = record.get("userIdentity")
+    if isinstance(identity, dict) and identity.get("principalId") == TTL_PRINCIPAL:
+        return "ttl"
+    return "remove"

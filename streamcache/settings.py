@@ -1,0 +1,153 @@
+"""Configuration: one frozen dataclass built from the environment once, at init.
+
+Every variable name is a constant here (CONTRACT section 2). A missing or
+malformed setting raises ``ConfigError`` with one line naming it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from streamcache.errors import ConfigError
+
+REDIS_URL = "REDIS_URL"
+REDIS_CLUSTER = "REDIS_CLUSTER"
+REDIS_AUTH_SECRET_ARN = "REDIS_AUTH_SECRET_ARN"
+REDIS_TLS_INSECURE = "REDIS_TLS_INSECURE"
+REDIS_TIMEOUT_MS = "REDIS_TIMEOUT_MS"
+CACHE_TTL_SECONDS = "CACHE_TTL_SECONDS"
+NEGATIVE_CACHE_TTL_SECONDS = "NEGATIVE_CACHE_TTL_SECONDS"
+CACHE_KEY_PREFIX = "CACHE_KEY_PREFIX"
+KEY_SCHEMA = "KEY_SCHEMA"
+TABLE_NAME = "TABLE_NAME"
+ALLOWED_TABLES = "ALLOWED_TABLES"
+DYNAMODB_ENDPOINT_URL = "DYNAMODB_ENDPOINT_URL"
+
+_TRUE = {"true", "1", "yes"}
+_FALSE = {"false", "0", "no", ""}
+_REDIS_SCHEMES = {"redis", "rediss", "unix"}
+
+KeySchemas = Mapping[str, tuple[str, ...]]
+
+
+@dataclass(frozen=True)
+class Settings:
+    redis_url: str
+    redis_cluster: bool = False
+    redis_auth_secret_arn: str | None = None
+    redis_tls_insecure: bool = False
+    redis_timeout_ms: int | None = None
+    cache_ttl_seconds: int = 3600
+    negative_cache_ttl_seconds: int = 60
+    key_prefix: str = ""
+    key_schema: KeySchemas = field(default_factory=dict)
+    table_name: str | None = None
+    allowed_tables: frozenset[str] = frozenset()
+    dynamodb_endpoint_url: str | None = None
+
+    @property
+    def uses_tls(self) -> bool:
+        return urlsplit(self.redis_url).scheme == "rediss"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        table_name = env.get(TABLE_NAME) or None
+        return cls(
+            redis_url=_redis_url(env.get(REDIS_URL, "")),
+            redis_cluster=_bool(env, REDIS_CLUSTER),
+            redis_auth_secret_arn=_secret_arn(env.get(REDIS_AUTH_SECRET_ARN, "")),
+            redis_tls_insecure=_bool(env, REDIS_TLS_INSECURE),
+            redis_timeout_ms=_optional_positive_int(env, REDIS_TIMEOUT_MS),
+            cache_ttl_seconds=_positive_int(env, CACHE_TTL_SECONDS, 3600),
+            negative_cache_ttl_seconds=_positive_int(env, NEGATIVE_CACHE_TTL_SECONDS, 60),
+            key_prefix=env.get(CACHE_KEY_PREFIX, ""),
+            key_schema=parse_key_schema(env.get(KEY_SCHEMA, "")),
+            table_name=table_name,
+            allowed_tables=_allowed_tables(env.get(ALLOWED_TABLES, ""), table_name),
+            dynamodb_endpoint_url=env.get(DYNAMODB_ENDPOINT_URL) or None,
+        )
+
+
+def _redis_url(raw: str) -> str:
+    if not raw:
+        raise ConfigError(f"{REDIS_URL} is required: set it to redis://host:6379/0 (rediss:// for TLS)")
+    scheme = urlsplit(raw).scheme
+    if scheme not in _REDIS_SCHEMES:
+        # The URL may embed a password: name the scheme only, never echo the URL.
+        raise ConfigError(
+            f"{REDIS_URL} has scheme {scheme or '(none)'!r}; expected redis://, rediss:// or unix://"
+        )
+    return raw
+
+
+def _bool(env: Mapping[str, str], name: str) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw in _TRUE:
+        return True
+    if raw in _FALSE:
+        return False
+    raise ConfigError(f"{name}={raw!r} is not a boolean; use true or false")
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    value = _optional_positive_int(env, name)
+    return default if value is None else value
+
+
+def _optional_positive_int(env: Mapping[str, str], name: str) -> int | None:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or int(raw) == 0:
+        raise ConfigError(f"{name}={raw!r} is not a positive whole number")
+    return int(raw)
+
+
+def _secret_arn(raw: str) -> str | None:
+    if not raw:
+        return None
+    if not raw.startswith("arn:") or ":secretsmanager:" not in raw:
+        raise ConfigError(f"{REDIS_AUTH_SECRET_ARN}={raw!r} is not a Secrets Manager secret ARN")
+    return raw
+
+
+def _allowed_tables(raw: str, table_name: str | None) -> frozenset[str]:
+    names = {name.strip() for name in raw.split(",") if name.strip()}
+    if not names and table_name:
+        names = {table_name}
+    return frozenset(names)
+
+
+def parse_key_schema(raw: str) -> dict[str, tuple[str, ...]]:
+    """Parse ``{"table": ["hashAttr", "rangeAttr"]}`` (hash-only: one name)."""
+    if not raw.strip():
+        return {}
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"{KEY_SCHEMA} is not valid JSON ({err.msg} at char {err.pos})") from err
+    if not isinstance(data, dict):
+        raise ConfigError(f'{KEY_SCHEMA} must be a JSON object like {{"orders": ["pk", "sk"]}}')
+    return {str(table): _key_names(table, names) for table, names in data.items()}
+
+
+def _key_names(table: str, names: object) -> tuple[str, ...]:
+    if isinstance(names, str):
+        names = [names]
+    valid = (
+        isinstance(names, list)
+        and len(names) in (1, 2)
+        and all(isinstance(n, str) and n for n in names)
+        and len(set(names)) == len(names)
+    )
+    if not valid:
+        raise ConfigError(
+            f"{KEY_SCHEMA} entry for table {table!r} must be [hashAttr] or [hashAttr, rangeAttr]"
+        )
+    assert isinstance(names, list)
+    return tuple(names)

@@ -1,0 +1,38 @@
+"""Functional fixtures: the invalidator handler wired to a real redis-server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+
+import invalidator.handler as invalidator_handler
+
+KEY_SCHEMA = '{"orders": ["pk", "sk"], "users": ["id"], "blobs": ["b"]}'
+
+
+@pytest.fixture
+def invalidator_env(monkeypatch: pytest.MonkeyPatch, redis_url: str) -> Iterator[dict[str, str]]:
+    env = {"REDIS_URL": redis_url, "KEY_SCHEMA": KEY_SCHEMA, "CACHE_TTL_SECONDS": "600"}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    invalidator_handler.reset()
+    yield env
+    invalidator_handler.reset()
+
+
+@pytest.fixture
+def invoke(invalidator_env: dict[str, str]):
+    def call(event: Any) -> dict[str, Any]:
+        return invalidator_handler.handler(event, None)
+
+    return call
+
+
+@pytest.fixture
+def cache(redis_url: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_url)
+    yield client
+    client.close()

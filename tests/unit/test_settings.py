@@ -1,0 +1,67 @@
+"""CONTRACT section 2: settings read once, one clear line per bad value."""
+
+from __future__ import annotations
+
+import pytest
+
+from streamcache.connection import parse_auth_secret
+from streamcache.errors import ConfigError
+from streamcache.settings import Settings
+
+BASE = {"REDIS_URL": "redis://localhost:6379/0"}
+
+
+def test_defaults() -> None:
+    s = Settings.from_env(BASE)
+    assert (s.cache_ttl_seconds, s.negative_cache_ttl_seconds, s.key_prefix) == (3600, 60, "")
+    assert (s.redis_cluster, s.key_schema, s.allowed_tables) == (False, {}, frozenset())
+
+
+def test_full_configuration() -> None:
+    s = Settings.from_env(
+        {
+            **BASE,
+            "REDIS_CLUSTER": "true",
+            "CACHE_TTL_SECONDS": "10",
+            "KEY_SCHEMA": '{"orders": ["pk", "sk"], "users": "id"}',
+            "TABLE_NAME": "orders",
+        }
+    )
+    assert s.redis_cluster and s.cache_ttl_seconds == 10
+    assert s.key_schema == {"orders": ("pk", "sk"), "users": ("id",)}
+    assert s.allowed_tables == frozenset({"orders"})
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({}, "REDIS_URL is required"),
+        ({"REDIS_URL": "http://x"}, "REDIS_URL has scheme 'http'"),
+        ({**BASE, "REDIS_CLUSTER": "maybe"}, "REDIS_CLUSTER='maybe' is not a boolean"),
+        ({**BASE, "CACHE_TTL_SECONDS": "-5"}, "CACHE_TTL_SECONDS='-5' is not a positive whole number"),
+        ({**BASE, "NEGATIVE_CACHE_TTL_SECONDS": "0"}, "NEGATIVE_CACHE_TTL_SECONDS='0'"),
+        ({**BASE, "KEY_SCHEMA": "{oops"}, "KEY_SCHEMA is not valid JSON"),
+        ({**BASE, "KEY_SCHEMA": "[]"}, "KEY_SCHEMA must be a JSON object"),
+        ({**BASE, "KEY_SCHEMA": '{"t": ["a", "b", "c"]}'}, "entry for table 't'"),
+        ({**BASE, "REDIS_AUTH_SECRET_ARN": "token"}, "not a Secrets Manager secret ARN"),
+    ],
+)
+def test_bad_setting_names_itself(env: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        Settings.from_env(env)
+
+
+def test_password_in_url_is_never_echoed() -> None:
+    with pytest.raises(ConfigError) as err:
+        Settings.from_env({"REDIS_URL": "http://:hunter2@host"})
+    assert "hunter2" not in str(err.value)
+
+
+def test_auth_secret_forms() -> None:
+    assert parse_auth_secret("tok") == {"password": "tok"}
+    assert parse_auth_secret('{"username": "u", "password": "p"}') == {"username": "u", "password": "p"}
+    with pytest.raises(ConfigError, match='no "password"'):
+        parse_auth_secret('{"user": "u"}')
+    with pytest.raises(ConfigError) as err:
+        parse_auth_secret("{not json hunter2")
+    assert "hunter2" not in str(err.value) and err.value.__cause__ is None
