@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint unit functional bench replay clean
+.PHONY: install test lint unit functional bench bench-quick demo replay consume soak package deploy clean
 
 install: $(STAMP)
 
@@ -30,6 +30,25 @@ functional: install
 
 bench: install
 	$(PY) -m bench
+
+bench-quick: install
+	$(PY) -m bench --quick
+
+demo: install
+	$(PY) -m streamcache demo
+
+consume: install
+	$(PY) -m streamcache consume
+
+soak: install
+	$(PY) -m pytest tests/consistency --soak-seconds=$(or $(SECONDS),300) -p no:xdist
+
+package: install
+	bash infra/package.sh
+
+deploy:
+	@test -n "$(STACK)" -a -n "$(BUCKET)" || { echo "usage: make deploy STACK=<name> BUCKET=<s3 bucket>" >&2; exit 2; }
+	bash infra/deploy.sh "$(STACK)" "$(BUCKET)"
 
 replay: install
 	@test -n "$(EVENT)" || { echo "usage: make replay EVENT=events/<file>.json" >&2; exit 2; }

@@ -71,3 +71,8 @@ def sequence_numbers(start: int = FIRST_SEQUENCE, step: int = 100) -> Iterable[i
 def item(keys: Mapping[str, Typed], **attributes: Typed) -> Typed:
     """A typed item: its key attributes plus ``attributes``."""
     return {**keys, **attributes}
+
+
+# The key schema of the tables the sample events in events/ use. Local tools
+# (replay, demo) fall back to it when KEY_SCHEMA is not set.
+SAMPLE_KEY_SCHEMA: dict[str, list[str]] = {"orders": ["pk", "sk"], "attachments": ["id"]}
