@@ -89,7 +89,9 @@ def test_sequence_numbers_of_different_lengths_compare_as_numbers(invoke, cache)
 
 def test_bisected_halves_redelivered_out_of_order_converge(invoke, cache) -> None:
     rng = random.Random(7)
-    batch = [write(rng.choice(["INSERT", "MODIFY", "REMOVE"]), f"k{i % 5}", 1, SEQ + i, f"v{i}") for i in range(40)]
+    batch = [
+        write(rng.choice(["INSERT", "MODIFY", "REMOVE"]), f"k{i % 5}", 1, SEQ + i, f"v{i}") for i in range(40)
+    ]
     first, second = batch[:20], batch[20:]
     for delivery in (second, first, second[:10], first[10:], batch):
         assert invoke(events.event(delivery)) == {"batchItemFailures": []}
@@ -174,7 +176,9 @@ def test_redis_down_reports_whole_batch_quickly_then_recovers(
     invalidator_handler.reset()
 
 
-def test_redis_killed_mid_batch_loses_nothing(monkeypatch: pytest.MonkeyPatch, own_redis: RedisServer) -> None:
+def test_redis_killed_mid_batch_loses_nothing(
+    monkeypatch: pytest.MonkeyPatch, own_redis: RedisServer
+) -> None:
     _env_for(monkeypatch, own_redis.url)
     monkeypatch.setattr(protocol, "CHUNK_SIZE", 10)
     runtime = invalidator_handler.runtime()
