@@ -7,13 +7,14 @@ the protocol works unchanged on a Redis cluster.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib.resources import files
 from typing import Any
 
+from redis.cluster import RedisCluster
 from redis.commands.core import Script
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import NoScriptError, ReadOnlyError, RedisError
 
 from streamcache.records import Command
 
@@ -50,33 +51,96 @@ def apply_commands(
     """Run ``apply.lua`` for every command, pipelined in chunks: one outcome per command.
 
     An outcome is APPLIED, SKIPPED, INVALIDATED, or the exception for that
-    command. When a chunk cannot be sent (connection lost, timeout), it and every
-    later chunk get that error: what was not confirmed counts as not applied.
+    command. Commands are grouped by the node that owns their key (one group
+    on a single node; one per master on a cluster, where MOVED/ASK are followed
+    by redis-py). When a group cannot be sent (connection lost, timeout), its
+    commands, and every later command for that node, get that error: what was
+    not confirmed counts as not applied. The other nodes' commands go on.
     """
-    outcomes: list[Outcome] = []
+    outcomes: list[Outcome] = [SKIPPED] * len(commands)
+    down: dict[str, RedisError] = {}  # node name -> why: later chunks do not wait on it again
     for start in range(0, len(commands), CHUNK_SIZE):
-        chunk = commands[start : start + CHUNK_SIZE]
+        chunk = range(start, min(start + CHUNK_SIZE, len(commands)))
+        for name, (node, indexes) in _by_node(client, commands, chunk).items():
+            group = _Group(client, node, script, [commands[i] for i in indexes], ttl_seconds)
+            results = group.run_unless_down(name, down)
+            for i, outcome in zip(indexes, results, strict=True):
+                outcomes[i] = outcome
+    return outcomes
+
+
+def _by_node(client: Any, commands: Sequence[Command], chunk: range) -> dict[str, tuple[Any, list[int]]]:
+    """Chunk indexes grouped by owning node (cluster), or all in one group (single node)."""
+    if not isinstance(client, RedisCluster):
+        return {"": (None, list(chunk))}
+    groups: dict[str, tuple[Any, list[int]]] = {}
+    for i in chunk:
         try:
-            outcomes.extend(_run_chunk(client, script, chunk, ttl_seconds))
+            node = client.get_node_from_key(commands[i].key)
+        except RedisError:  # slot map incomplete: the pipeline resolves it (or fails the command)
+            node = None
+        name = "" if node is None else node.name
+        groups.setdefault(name, (node, []))[1].append(i)
+    return groups
+
+
+@dataclass
+class _Group:
+    """The commands of one chunk that one node owns."""
+
+    client: Any
+    node: Any  # a ClusterNode, or None on a single node
+    script: Script
+    commands: Sequence[Command]
+    ttl: int
+
+    def run_unless_down(self, name: str, down: dict[str, RedisError]) -> list[Outcome]:
+        """Outcomes, or this node's error for all when it failed earlier (remembered in ``down``)."""
+        if name not in down:
+            try:
+                return self.run()
+            except RedisError as err:
+                down[name] = err
+        return [down[name]] * len(self.commands)
+
+    def run(self) -> list[Outcome]:
+        outcomes = self._pipeline(self.commands)
+        # READONLY: a failover demoted the node we reached; a new connection finds the new primary.
+        self._redo(outcomes, ReadOnlyError, lambda: _reconnect(self.client))
+        # NOSCRIPT: first use on this node, or after a restart / failover / SCRIPT FLUSH.
+        self._redo(outcomes, NoScriptError, lambda: _load(self.client, self.node, self.script))
+        return outcomes
+
+    def _redo(self, outcomes: list[Outcome], error: type[RedisError], prepare: Callable[[], None]) -> None:
+        """Run again, once, the commands whose outcome is ``error``, after ``prepare()``."""
+        redo = [i for i, outcome in enumerate(outcomes) if isinstance(outcome, error)]
+        if not redo:
+            return
+        try:
+            prepare()
+            again = self._pipeline([self.commands[i] for i in redo])
         except RedisError as err:
-            outcomes.extend([err] * (len(commands) - start))
-            break
-    return outcomes
-
-
-def _run_chunk(client: Any, script: Script, chunk: Sequence[Command], ttl: int) -> list[Outcome]:
-    outcomes = _evalsha_pipeline(client, script, chunk, ttl)
-    missing = [i for i, outcome in enumerate(outcomes) if isinstance(outcome, NoScriptError)]
-    if missing:  # first use on this server, or after a restart / failover / SCRIPT FLUSH
-        script.sha = client.script_load(script.script)
-        retried = _evalsha_pipeline(client, script, [chunk[i] for i in missing], ttl)
-        for i, outcome in zip(missing, retried, strict=True):
+            again = [err] * len(redo)
+        for i, outcome in zip(redo, again, strict=True):
             outcomes[i] = outcome
-    return outcomes
+
+    def _pipeline(self, commands: Sequence[Command]) -> list[Outcome]:
+        pipe = self.client.pipeline(transaction=False)
+        for c in commands:
+            # execute_command, not pipe.evalsha: ClusterPipeline refuses the named method.
+            pipe.execute_command("EVALSHA", self.script.sha, 1, c.key, c.kind, c.version, c.payload, self.ttl)
+        return list(pipe.execute(raise_on_error=False))
 
 
-def _evalsha_pipeline(client: Any, script: Script, chunk: Sequence[Command], ttl: int) -> list[Outcome]:
-    pipe = client.pipeline(transaction=False)
-    for c in chunk:
-        pipe.evalsha(script.sha, 1, c.key, c.kind, c.version, c.payload, ttl)
-    return list(pipe.execute(raise_on_error=False))
+def _load(client: Any, node: Any, script: Script) -> None:
+    # On a cluster, load on the node that asked only: SCRIPT LOAD to every primary
+    # would fail while another master is down.
+    target = client if node is None else client.get_redis_connection(node)
+    script.sha = target.script_load(script.script)
+
+
+def _reconnect(client: Any) -> None:
+    if isinstance(client, RedisCluster):
+        client.nodes_manager.initialize()  # re-read the slot map
+    else:
+        client.connection_pool.disconnect()  # next connection re-resolves the endpoint

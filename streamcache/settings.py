@@ -18,6 +18,7 @@ REDIS_URL = "REDIS_URL"
 REDIS_CLUSTER = "REDIS_CLUSTER"
 REDIS_AUTH_SECRET_ARN = "REDIS_AUTH_SECRET_ARN"
 REDIS_TLS_INSECURE = "REDIS_TLS_INSECURE"
+REDIS_TLS_CA_FILE = "REDIS_TLS_CA_FILE"
 REDIS_TIMEOUT_MS = "REDIS_TIMEOUT_MS"
 CACHE_TTL_SECONDS = "CACHE_TTL_SECONDS"
 NEGATIVE_CACHE_TTL_SECONDS = "NEGATIVE_CACHE_TTL_SECONDS"
@@ -40,6 +41,7 @@ class Settings:
     redis_cluster: bool = False
     redis_auth_secret_arn: str | None = None
     redis_tls_insecure: bool = False
+    redis_tls_ca_file: str | None = None
     redis_timeout_ms: int | None = None
     cache_ttl_seconds: int = 3600
     negative_cache_ttl_seconds: int = 60
@@ -62,6 +64,7 @@ class Settings:
             redis_cluster=_bool(env, REDIS_CLUSTER),
             redis_auth_secret_arn=_secret_arn(env.get(REDIS_AUTH_SECRET_ARN, "")),
             redis_tls_insecure=_bool(env, REDIS_TLS_INSECURE),
+            redis_tls_ca_file=_ca_file(env.get(REDIS_TLS_CA_FILE, "")),
             redis_timeout_ms=_optional_positive_int(env, REDIS_TIMEOUT_MS),
             cache_ttl_seconds=_positive_int(env, CACHE_TTL_SECONDS, 3600),
             negative_cache_ttl_seconds=_positive_int(env, NEGATIVE_CACHE_TTL_SECONDS, 60),
@@ -113,6 +116,14 @@ def _secret_arn(raw: str) -> str | None:
         return None
     if not raw.startswith("arn:") or ":secretsmanager:" not in raw:
         raise ConfigError(f"{REDIS_AUTH_SECRET_ARN}={raw!r} is not a Secrets Manager secret ARN")
+    return raw
+
+
+def _ca_file(raw: str) -> str | None:
+    if not raw:
+        return None
+    if not os.path.isfile(raw):
+        raise ConfigError(f"{REDIS_TLS_CA_FILE}={raw!r}: no such file (a PEM bundle of CA certificates)")
     return raw
 
 
