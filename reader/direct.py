@@ -1,0 +1,41 @@
+"""Direct invoke: ``{"table", "key", "format"}`` -> ``{"found", "item", "source"}``.
+
+Mistakes are answered, not raised: a raised error reaches the caller with a
+stack trace. The answer is ``{"error": {"status": 400|403|503, "message"}}``
+with the same statuses the HTTP interface uses.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from reader import observe, response
+from reader.request import RequestError, bad_request, check_format, check_table, key_from_json
+from reader.runtime import Runtime
+
+
+def is_direct(event: object) -> bool:
+    return isinstance(event, Mapping) and "key" in event and "requestContext" not in event
+
+
+def serve(rt: Runtime, event: Mapping[str, Any]) -> dict[str, Any]:
+    try:
+        return _serve(rt, event)
+    except RequestError as err:
+        return response.error(err.status, err.message)
+
+
+def _serve(rt: Runtime, event: Mapping[str, Any]) -> dict[str, Any]:
+    extra = sorted(set(event) - {"table", "key", "format"})
+    if extra:
+        raise bad_request(f"unexpected field {extra[0]!r}; a direct invoke has table, key, format")
+    table = check_table(event.get("table") or rt.settings.table_name, rt.settings.allowed_tables)
+    fmt = check_format(event.get("format", "plain"))
+    schema = rt.schema_of(table)
+    key = key_from_json(event.get("key"), schema)
+    started = time.perf_counter()
+    result = rt.read(table, schema, key)
+    observe.record(table, result, started)
+    return response.answer(result, fmt)

@@ -1,0 +1,109 @@
+"""HTTP: ``GET /items/{table}?<hash>=..&<range>=..`` from a Function URL or an HTTP API.
+
+Both send payload format 2.0; Powertools' ``LambdaFunctionUrlResolver`` and
+``APIGatewayHttpResolver`` route them (the latter strips an HTTP API stage
+from the path). The routes are shared through one ``Router``.
+
+Statuses: 200 found, 404 not found (same body as a direct invoke), 400 bad
+key, 403 table not allowed, 405 other methods, 503 key schema or DynamoDB
+unavailable, 500 anything unexpected (generic message, exception logged).
+Bodies are JSON; no answer ever carries a stack trace (``debug=False``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import parse_qsl
+
+from aws_lambda_powertools.event_handler import (
+    APIGatewayHttpResolver,
+    LambdaFunctionUrlResolver,
+    Response,
+)
+from aws_lambda_powertools.event_handler.api_gateway import ApiGatewayResolver
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+
+from reader import observe, response
+from reader.request import RequestError, check_table, key_from_query
+from reader.runtime import runtime
+
+JSON = "application/json"
+ROUTE = "/items/<table>"
+OTHER_METHODS = ["POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+
+router = APIGatewayHttpRouter()
+
+
+@router.get(ROUTE)
+def get_item(table: str) -> Response[str]:
+    rt = runtime()
+    table = check_table(table, rt.settings.allowed_tables)
+    schema = rt.schema_of(table)
+    key, fmt = key_from_query(query_params(router.current_event.raw_event), schema)
+    started = time.perf_counter()
+    result = rt.read(table, schema, key)
+    observe.record(table, result, started)
+    body = response.answer(result, fmt)
+    return _json(response.status_of(body), body)
+
+
+@router.route(ROUTE, method=OTHER_METHODS)
+def other_method(table: str) -> Response[str]:
+    return _json(405, response.error(405, "only GET is supported"), {"Allow": "GET"})
+
+
+def query_params(event: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Every query parameter as sent, in order.
+
+    From ``rawQueryString``, because ``queryStringParameters`` joins repeated
+    parameters with commas, which a string key value may contain itself.
+    """
+    raw = event.get("rawQueryString")
+    if isinstance(raw, str):
+        return parse_qsl(raw, keep_blank_values=True)
+    return list((event.get("queryStringParameters") or {}).items())
+
+
+def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response[str]:
+    return Response(status_code=status, content_type=JSON, body=response.to_json(body), headers=headers)
+
+
+def _request_error(err: RequestError) -> Response[str]:
+    if err.status >= 500:
+        observe.logger.exception("read refused: %s", err.message)
+    return _json(err.status, response.error(err.status, err.message))
+
+
+def _no_route(_err: NotFoundError) -> Response[str]:
+    return _json(404, response.error(404, "no such route; use GET /items/{table}?<key attributes>"))
+
+
+def _unexpected(_err: Exception) -> Response[str]:
+    observe.logger.exception("unexpected error in an HTTP read")
+    return _json(500, response.error(500, response.GENERIC_ERROR))
+
+
+def _resolver(app: ApiGatewayResolver) -> ApiGatewayResolver:
+    app.include_router(router)
+    app.exception_handler(RequestError)(_request_error)
+    app.not_found(_no_route)
+    app.exception_handler(Exception)(_unexpected)
+    return app
+
+
+function_url = _resolver(LambdaFunctionUrlResolver(debug=False))
+http_api = _resolver(APIGatewayHttpResolver(debug=False))
+
+
+def is_http(event: object) -> bool:
+    context = event.get("requestContext") if isinstance(event, Mapping) else None
+    return isinstance(context, Mapping) and isinstance(context.get("http"), Mapping)
+
+
+def resolve(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+    domain = str(event["requestContext"].get("domainName", ""))
+    app = function_url if ".lambda-url." in domain else http_api
+    return app.resolve(event, context)

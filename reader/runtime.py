@@ -1,0 +1,76 @@
+"""What a reader execution environment makes once: settings, clients, schemas, breaker.
+
+Built lazily on the first call (so importing the handler stays cheap and a
+bad setting fails the first invocation with one clear line), kept for every
+later call, and forgotten by ``reset()`` in tests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from reader.cacheaside import CacheAside, Expiry, Result
+from reader.request import RequestError
+from reader.tracing import TracedCache, TracedTable
+from streamcache.aws import client as aws_client
+from streamcache.circuit import CircuitBreaker
+from streamcache.codec import Typed
+from streamcache.connection import READER_TIMEOUTS, redis_client
+from streamcache.errors import UnknownTableError
+from streamcache.keys import cache_key
+from streamcache.schema import KeySchemas, TableKeys, describe_with_boto3
+from streamcache.settings import Settings
+
+# Three consecutive Redis errors open the breaker; then one probe every 5 s.
+BREAKER_THRESHOLD = 3
+BREAKER_COOLDOWN_S = 5.0
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    schemas: KeySchemas
+    reads: CacheAside
+
+    def schema_of(self, table: str) -> TableKeys:
+        """The table's key names and types (DescribeTable once per table per environment)."""
+        try:
+            return self.schemas.typed_keys_of(table)
+        except UnknownTableError as err:
+            raise SchemaUnavailableError(503, f"cannot read the key schema of table {table!r}") from err
+
+    def read(self, table: str, schema: TableKeys, key: Typed) -> Result:
+        return self.reads.lookup(table, key, cache_key(table, key, schema.names, self.settings.key_prefix))
+
+
+class SchemaUnavailableError(RequestError):
+    """DescribeTable failed for an allowed table: logged, answered 503."""
+
+
+def build(settings: Settings) -> Runtime:
+    redis = redis_client(settings, READER_TIMEOUTS)
+    dynamodb = aws_client("dynamodb", settings.dynamodb_endpoint_url)
+    schemas = KeySchemas(settings.key_schema, describe_with_boto3(settings.dynamodb_endpoint_url))
+    reads = CacheAside(
+        TracedCache(redis),
+        TracedTable(dynamodb),
+        CircuitBreaker(BREAKER_THRESHOLD, BREAKER_COOLDOWN_S),
+        Expiry(settings.cache_ttl_seconds, settings.negative_cache_ttl_seconds),
+    )
+    return Runtime(settings, schemas, reads)
+
+
+_runtime: Runtime | None = None
+
+
+def runtime() -> Runtime:
+    global _runtime
+    if _runtime is None:
+        _runtime = build(Settings.from_env())
+    return _runtime
+
+
+def reset() -> None:
+    """Forget the runtime (tests, or after changing the environment)."""
+    global _runtime
+    _runtime = None
