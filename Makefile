@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
 .PHONY: install test lint unit functional bench bench-quick demo replay consume soak package deploy clean
 
@@ -14,13 +16,19 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $(STAMP)
 
+$(CHECKOV_STAMP): requirements-checkov.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r requirements-checkov.txt
+	touch $(CHECKOV_STAMP)
+
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-test: lint
-	$(PY) -m pytest -n 2 tests
+test: lint $(CHECKOV_STAMP)
+	CHECKOV_BIN=$(CHECKOV_VENV)/bin/checkov $(PY) -m pytest -n 2 tests
 
 unit: install
 	$(PY) -m pytest tests/unit
@@ -48,11 +56,11 @@ package: install
 
 deploy:
 	@test -n "$(STACK)" -a -n "$(BUCKET)" || { echo "usage: make deploy STACK=<name> BUCKET=<s3 bucket>" >&2; exit 2; }
-	bash infra/deploy.sh "$(STACK)" "$(BUCKET)"
+	bash infra/deploy.sh "$(STACK)" "$(BUCKET)" $(PARAMS)
 
 replay: install
 	@test -n "$(EVENT)" || { echo "usage: make replay EVENT=events/<file>.json" >&2; exit 2; }
 	$(PY) -m streamcache replay "$(EVENT)"
 
 clean:
-	rm -rf $(VENV) dist .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(CHECKOV_VENV) dist .pytest_cache .mypy_cache .ruff_cache .hypothesis
