@@ -1,0 +1,100 @@
+"""CacheAside with fake ports: Redis errors and an open breaker fall back to DynamoDB."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+
+from reader.cacheaside import CACHE, DYNAMODB, CacheAside, Expiry
+from streamcache import entry
+from streamcache.circuit import CircuitBreaker
+from streamcache.lookup import Claim, Lease
+
+ITEM = {"pk": {"S": "u1"}}
+KEY = {"pk": {"S": "u1"}}
+
+
+class FakeCache:
+    def __init__(
+        self, claim: Claim = None, fill_ok: bool = True, error: bool = False, fill_error: bool = False
+    ) -> None:
+        self._claim, self._fill_ok, self.error, self.fill_error = claim, fill_ok, error, fill_error
+        self.claims = 0
+        self.fills: list[tuple[bytes, int]] = []
+
+    def claim(self, key: str) -> Claim:
+        self.claims += 1
+        if self.error:
+            raise redis.ConnectionError("refused")
+        return self._claim
+
+    def fill(self, key: str, lease: Lease, payload: bytes, ttl: int) -> bool:
+        if self.fill_error:
+            raise redis.TimeoutError("slow")
+        self.fills.append((payload, ttl))
+        return self._fill_ok
+
+
+class FakeTable:
+    def __init__(self, item: dict[str, Any] | None) -> None:
+        self.item, self.calls = item, 0
+
+    def get(self, table: str, key: dict[str, Any]) -> dict[str, Any] | None:
+        self.calls += 1
+        return self.item
+
+
+def aside(cache: FakeCache, table: FakeTable, breaker: CircuitBreaker | None = None) -> CacheAside:
+    return CacheAside(cache, table, breaker or CircuitBreaker(3, 5.0), Expiry(600, 60))  # type: ignore[arg-type]
+
+
+def test_hit_never_reads_dynamodb() -> None:
+    table = FakeTable(ITEM)
+    hit = entry.decode(b"F" + b"0" * 40 + entry.encode_item(ITEM))
+    result = aside(FakeCache(hit), table).lookup("orders", KEY, "k")
+    assert (result.item, result.source, table.calls) == (ITEM, CACHE, 0)
+
+
+def test_granted_lease_fills_with_item_ttl_or_negative_ttl() -> None:
+    cache = FakeCache(Lease(b"L" + b"0" * 40 + b"t"))
+    result = aside(cache, FakeTable(ITEM)).lookup("orders", KEY, "k")
+    assert (result.source, result.filled, cache.fills) == (DYNAMODB, True, [(entry.encode_item(ITEM), 600)])
+    cache = FakeCache(Lease(b"L" + b"0" * 40 + b"t"))
+    aside(cache, FakeTable(None)).lookup("orders", KEY, "k")
+    assert cache.fills == [(b"", 60)]
+
+
+def test_rejected_fill_still_answers_what_was_read() -> None:
+    cache = FakeCache(Lease(b"L" + b"0" * 40 + b"t"), fill_ok=False)
+    result = aside(cache, FakeTable(ITEM)).lookup("orders", KEY, "k")
+    assert (result.item, result.fill_rejected) == (ITEM, True)
+
+
+def test_no_lease_reads_without_filling() -> None:
+    cache = FakeCache(None)
+    result = aside(cache, FakeTable(ITEM)).lookup("orders", KEY, "k")
+    assert (result.item, result.source, cache.fills) == (ITEM, DYNAMODB, [])
+
+
+def test_unreadable_cached_payload_reads_dynamodb() -> None:
+    broken = entry.decode(b"I" + b"0" * 40 + b"{not json")
+    result = aside(FakeCache(broken), FakeTable(ITEM)).lookup("orders", KEY, "k")
+    assert (result.item, result.source) == (ITEM, DYNAMODB)
+
+
+def test_redis_errors_answer_from_dynamodb_and_open_the_breaker() -> None:
+    cache, table = FakeCache(error=True), FakeTable(ITEM)
+    breaker = CircuitBreaker(3, 5.0, clock=lambda: 0.0)
+    reads = aside(cache, table, breaker)
+    results = [reads.lookup("orders", KEY, "k") for _ in range(10)]
+    assert all(r.item == ITEM and r.source == DYNAMODB for r in results)
+    assert cache.claims == 3  # then the breaker skips Redis
+    assert [r.redis_errors for r in results[:4]] == [1, 1, 1, 0]
+    assert results[-1].bypassed
+
+
+def test_fill_error_counts_and_still_answers() -> None:
+    cache = FakeCache(Lease(b"L" + b"0" * 40 + b"t"), fill_error=True)
+    result = aside(cache, FakeTable(ITEM)).lookup("orders", KEY, "k")
+    assert (result.item, result.redis_errors, result.filled) == (ITEM, 1, False)
