@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
 
 import pytest
 import redis
 
+from streamcache.local.redis_cluster import RedisClusterNodes, running_cluster
 from streamcache.local.redis_server import RedisServer, running_redis
 
 
@@ -31,3 +34,54 @@ def own_redis() -> Iterator[RedisServer]:
     """A redis-server for this test alone: tests that kill or restart it use this one."""
     with running_redis() as server:
         yield server
+
+
+# --- Redis cluster (issue 8): one 3-master cluster per xdist worker, started on first use.
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[RedisClusterNodes]:
+    with running_cluster() as cluster:
+        yield cluster
+
+
+def flush_cluster(cluster: RedisClusterNodes) -> None:
+    for node in cluster.nodes:
+        client = redis.Redis(port=node.port)
+        client.flushall()
+        client.script_flush()
+        client.close()
+
+
+@pytest.fixture
+def cluster_url(redis_cluster: RedisClusterNodes) -> str:
+    """The session cluster, emptied (data and scripts) for this test."""
+    flush_cluster(redis_cluster)
+    return redis_cluster.url
+
+
+@dataclass(frozen=True)
+class RedisTarget:
+    """Where a test's Redis is: a single node or a cluster (REDIS_CLUSTER for the handlers)."""
+
+    url: str
+    cluster: bool
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {"REDIS_URL": self.url, "REDIS_CLUSTER": "true" if self.cluster else "false"}
+
+    def client(self) -> Any:
+        if self.cluster:
+            from redis.cluster import RedisCluster
+
+            return RedisCluster.from_url(self.url)
+        return redis.Redis.from_url(self.url)
+
+
+@pytest.fixture(params=["single", "cluster"])
+def any_redis(request: pytest.FixtureRequest) -> RedisTarget:
+    """The same test against a single redis-server and against the 3-master cluster (emptied)."""
+    if request.param == "cluster":
+        return RedisTarget(request.getfixturevalue("cluster_url"), cluster=True)
+    return RedisTarget(request.getfixturevalue("redis_url"), cluster=False)

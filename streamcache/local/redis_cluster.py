@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import redis
 
-from streamcache.local.redis_server import RedisServer
+from streamcache.local.redis_server import RedisServer, free_port
 
 SLOTS = 16384
 
@@ -32,6 +32,7 @@ class RedisClusterNodes:
     size: int = 3
     extra_args: Sequence[str] = ()
     nodes: list[RedisServer] = field(default_factory=list)
+    bus_ports: list[int] = field(default_factory=list)
 
     @property
     def url(self) -> str:
@@ -55,7 +56,10 @@ class RedisClusterNodes:
 
     def start(self, timeout: float = 10.0) -> RedisClusterNodes:
         for _ in range(self.size):
-            node = RedisServer(extra_args=self._node_args())
+            # Explicit bus port: the default (port + 10000) may be taken or above 65535.
+            bus_port = free_port()
+            self.bus_ports.append(bus_port)
+            node = RedisServer(extra_args=[*self._node_args(), "--cluster-port", str(bus_port)])
             self.nodes.append(node)
             node.start()
         self._assign_slots()
@@ -84,8 +88,8 @@ class RedisClusterNodes:
 
     def _meet(self) -> None:
         with _admin(self.nodes[0]) as client:
-            for node in self.nodes[1:]:
-                client.execute_command("CLUSTER", "MEET", "127.0.0.1", node.port)
+            for node, bus_port in zip(self.nodes[1:], self.bus_ports[1:], strict=True):
+                client.execute_command("CLUSTER", "MEET", "127.0.0.1", node.port, bus_port)
 
     def wait_ok(self, timeout: float = 10.0) -> None:
         """Until every running node says cluster_state:ok and knows every slot's owner."""
