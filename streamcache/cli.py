@@ -1,0 +1,182 @@
+"""``python -m streamcache``: replay, demo, consume, redrive (the local tools).
+
+Exit codes: 0 done, 1 the run found a problem (failed verification, redrive
+errors), 2 bad arguments, a bad input file or a bad setting - always with one
+line on stderr naming it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from streamcache.errors import StreamCacheError
+from streamcache.local.embedded import REDIS_CHOICES
+
+USAGE_ERROR = 2
+PROBLEM = 1
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (no usage block), exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(USAGE_ERROR, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _int_in(low: int, high: int, allow_minus_one: bool = False) -> Any:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if not (low <= value <= high or (allow_minus_one and value == -1)):
+            extra = " or -1 (infinite)" if allow_minus_one else ""
+            raise argparse.ArgumentTypeError(f"{value} is out of range {low}..{high}{extra}")
+        return value
+
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m streamcache", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(
+        dest="command", metavar="{replay,demo,consume,redrive}", parser_class=_Parser
+    )
+    _replay_parser(commands)
+    _demo_parser(commands)
+    _consume_parser(commands)
+    _redrive_parser(commands)
+    return parser
+
+
+def _replay_parser(commands: Any) -> None:
+    p = commands.add_parser("replay", help="run one sample event through the invalidator")
+    p.add_argument("event_file", type=Path, help="a DynamoDB Streams event as JSON (e.g. events/insert.json)")
+    _redis_option(p)
+
+
+def _demo_parser(commands: Any) -> None:
+    p = commands.add_parser(
+        "demo", help="the whole loop on this machine: moto, Redis, ESM, invalidator, reader"
+    )
+    p.add_argument("--items", type=_int_in(10, 5000), default=300, help="items to write (default 300)")
+    p.add_argument("--batch-size", type=_int_in(1, 10_000), default=100, help="ESM BatchSize (default 100)")
+    p.add_argument("--verbose", action="store_true", help="show the functions' logs and metrics")
+    _redis_option(p)
+
+
+def _consume_parser(commands: Any) -> None:
+    p = commands.add_parser("consume", help="deliver a table's stream to the invalidator (REDIS_URL)")
+    p.add_argument(
+        "--table", default=os.environ.get("TABLE_NAME"), help="table whose stream to read (TABLE_NAME)"
+    )
+    p.add_argument(
+        "--endpoint-url",
+        default=os.environ.get("DYNAMODB_ENDPOINT_URL") or None,
+        help="DynamoDB / Streams endpoint (DYNAMODB_ENDPOINT_URL; default AWS)",
+    )
+    p.add_argument("--until-caught-up", action="store_true", help="stop once every shard is read to its end")
+    p.add_argument("--batch-size", type=_int_in(1, 10_000), default=100)
+    p.add_argument(
+        "--batching-window", type=_int_in(0, 300), default=0, help="MaximumBatchingWindowInSeconds"
+    )
+    p.add_argument("--max-retry-attempts", type=_int_in(0, 10_000, True), default=10)
+    p.add_argument(
+        "--max-record-age",
+        type=_int_in(60, 604_800, True),
+        default=-1,
+        help="MaximumRecordAgeInSeconds (-1 infinite)",
+    )
+    p.add_argument("--no-bisect", action="store_true", help="BisectBatchOnFunctionError off")
+    p.add_argument(
+        "--no-report-batch-item-failures", action="store_true", help="ignore partial batch responses"
+    )
+    p.add_argument("--starting-position", choices=("TRIM_HORIZON", "LATEST"), default="TRIM_HORIZON")
+    p.add_argument("--destination", help="OnFailure destination: an SQS queue URL or a JSON-lines file")
+
+
+def _redrive_parser(commands: Any) -> None:
+    p = commands.add_parser("redrive", help="invalidate every key an OnFailure record's range touches")
+    p.add_argument("source", help="the OnFailure destination: an SQS queue URL or a JSON-lines file")
+    p.add_argument(
+        "--endpoint-url",
+        default=os.environ.get("DYNAMODB_ENDPOINT_URL") or None,
+        help="Streams/SQS endpoint (DYNAMODB_ENDPOINT_URL; default AWS)",
+    )
+
+
+def _redis_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--redis",
+        choices=REDIS_CHOICES,
+        default="auto",
+        help="auto: REDIS_URL, else a redis-server on a free port, else fakeredis",
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.error("choose a command: replay, demo, consume or redrive")
+    try:
+        return int(_COMMANDS[args.command](args))
+    except StreamCacheError as err:
+        print(f"{parser.prog} {args.command}: error: {err}", file=sys.stderr)
+        return USAGE_ERROR
+    except KeyboardInterrupt:
+        print(f"{parser.prog} {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from streamcache.local.replay import replay
+
+    return replay(args.event_file, redis_choice=args.redis)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from streamcache.local.demo import DemoOptions, run_demo
+
+    return run_demo(
+        DemoOptions(items=args.items, verbose=args.verbose, redis=args.redis, batch_size=args.batch_size)
+    )
+
+
+def _consume(args: argparse.Namespace) -> int:
+    from streamcache.local.consume import ConsumeOptions, consume
+
+    if not args.table:
+        raise _usage("--table is required (or set TABLE_NAME)")
+    options = ConsumeOptions(
+        table=args.table,
+        endpoint_url=args.endpoint_url,
+        until_caught_up=args.until_caught_up,
+        batch_size=args.batch_size,
+        batching_window_s=args.batching_window,
+        max_retry_attempts=args.max_retry_attempts,
+        max_record_age_s=args.max_record_age,
+        bisect=not args.no_bisect,
+        report_batch_item_failures=not args.no_report_batch_item_failures,
+        starting_position=args.starting_position,
+        destination=args.destination,
+    )
+    return consume(options)
+
+
+def _redrive(args: argparse.Namespace) -> int:
+    from streamcache.local.redrive import redrive_command
+
+    return redrive_command(args.source, args.endpoint_url)
+
+
+def _usage(message: str) -> StreamCacheError:
+    return StreamCacheError(message)
+
+
+_COMMANDS = {"replay": _replay, "demo": _demo, "consume": _consume, "redrive": _redrive}
