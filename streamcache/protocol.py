@@ -61,26 +61,25 @@ def apply_commands(
     down: dict[str, RedisError] = {}  # node name -> why: later chunks do not wait on it again
     for start in range(0, len(commands), CHUNK_SIZE):
         chunk = range(start, min(start + CHUNK_SIZE, len(commands)))
-        for name, (node, indexes) in _by_node(client, commands, chunk).items():
-            group = _Group(client, node, script, [commands[i] for i in indexes], ttl_seconds)
+        for name, indexes in _by_node(client, commands, chunk).items():
+            group = _Group(client, script, [commands[i] for i in indexes], ttl_seconds)
             results = group.run_unless_down(name, down)
             for i, outcome in zip(indexes, results, strict=True):
                 outcomes[i] = outcome
     return outcomes
 
 
-def _by_node(client: Any, commands: Sequence[Command], chunk: range) -> dict[str, tuple[Any, list[int]]]:
-    """Chunk indexes grouped by owning node (cluster), or all in one group (single node)."""
+def _by_node(client: Any, commands: Sequence[Command], chunk: range) -> dict[str, list[int]]:
+    """Chunk indexes grouped by owning node's name (cluster), or all in one group (single node)."""
     if not isinstance(client, RedisCluster):
-        return {"": (None, list(chunk))}
-    groups: dict[str, tuple[Any, list[int]]] = {}
+        return {"": list(chunk)}
+    groups: dict[str, list[int]] = {}
     for i in chunk:
         try:
-            node = client.get_node_from_key(commands[i].key)
+            name = client.get_node_from_key(commands[i].key).name
         except RedisError:  # slot map incomplete: the pipeline resolves it (or fails the command)
-            node = None
-        name = "" if node is None else node.name
-        groups.setdefault(name, (node, []))[1].append(i)
+            name = ""
+        groups.setdefault(name, []).append(i)
     return groups
 
 
@@ -89,7 +88,6 @@ class _Group:
     """The commands of one chunk that one node owns."""
 
     client: Any
-    node: Any  # a ClusterNode, or None on a single node
     script: Script
     commands: Sequence[Command]
     ttl: int
@@ -108,7 +106,7 @@ class _Group:
         # READONLY: a failover demoted the node we reached; a new connection finds the new primary.
         self._redo(outcomes, ReadOnlyError, lambda: _reconnect(self.client))
         # NOSCRIPT: first use on this node, or after a restart / failover / SCRIPT FLUSH.
-        self._redo(outcomes, NoScriptError, lambda: _load(self.client, self.node, self.script))
+        self._redo(outcomes, NoScriptError, lambda: _load(self.client, self.script))
         return outcomes
 
     def _redo(self, outcomes: list[Outcome], error: type[RedisError], prepare: Callable[[], None]) -> None:
@@ -132,11 +130,20 @@ class _Group:
         return list(pipe.execute(raise_on_error=False))
 
 
-def _load(client: Any, node: Any, script: Script) -> None:
-    # On a cluster, load on the node that asked only: SCRIPT LOAD to every primary
-    # would fail while another master is down.
-    target = client if node is None else client.get_redis_connection(node)
-    script.sha = target.script_load(script.script)
+def _load(client: Any, script: Script) -> None:
+    if not isinstance(client, RedisCluster):
+        script.sha = client.script_load(script.script)
+        return
+    # Every primary, one by one: a MOVED/ASK target needs the script too, and a
+    # master that is down (it cannot run the script anyway) must not stop the others.
+    errors: list[RedisError] = []
+    for primary in client.get_primaries():
+        try:
+            client.get_redis_connection(primary).script_load(script.script)
+        except RedisError as err:
+            errors.append(err)
+    if len(errors) == len(client.get_primaries()):
+        raise errors[0]
 
 
 def _reconnect(client: Any) -> None:

@@ -1,0 +1,215 @@
+"""Cluster mode (REDIS_CLUSTER=true) against a real local 3-master cluster.
+
+The everyday invalidator behaviour runs on the cluster through the `any_redis`
+parametrization of test_invalidator.py; here: what only a cluster can do -
+a master dying mid-batch, scripts missing on one node, slots moving.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+import invalidator.handler as invalidator_handler
+from streamcache import entry, protocol
+from streamcache.connection import INVALIDATOR_TIMEOUTS, redis_client
+from streamcache.local import events
+from streamcache.local.redis_cluster import RedisClusterNodes, running_cluster
+from streamcache.records import Command
+from streamcache.settings import Settings
+
+SEQ = events.FIRST_SEQUENCE
+KEY_SCHEMA = '{"orders": ["pk", "sk"]}'
+
+
+@pytest.fixture
+def own_cluster() -> Iterator[RedisClusterNodes]:
+    """A cluster for this test alone: tests that kill a master use this one."""
+    with running_cluster() as cluster:
+        yield cluster
+
+
+def cluster_client(url: str) -> Any:
+    return redis_client(Settings(redis_url=url, redis_cluster=True), INVALIDATOR_TIMEOUTS)
+
+
+def command(key: str, seq: int) -> Command:
+    return Command(key, entry.ITEM, entry.pad_version(str(seq)), b'{"v": {"S": "x"}}', "image")
+
+
+def node_index(cluster: RedisClusterNodes, key: str) -> int:
+    return cluster.nodes.index(cluster.node_for_slot(redis.cluster.key_slot(key.encode())))
+
+
+def direct_get(cluster: RedisClusterNodes, index: int, key: str) -> bytes | None:
+    with redis.Redis(port=cluster.nodes[index].port) as node:
+        return node.get(key)
+
+
+def write(pk: str, seq: int) -> dict[str, Any]:
+    keys = {"pk": {"S": pk}, "sk": {"N": "1"}}
+    return events.record("orders", "INSERT", keys, seq, new=events.item(keys, v={"S": pk}))
+
+
+def test_keys_spread_over_every_master(cluster_url: str, redis_cluster: RedisClusterNodes) -> None:
+    client = cluster_client(cluster_url)
+    script = protocol.Scripts.register(client).apply
+    commands = [command(f"orders-k{i}-1", SEQ + i) for i in range(30)]
+    assert protocol.apply_commands(client, script, commands, 60) == [protocol.APPLIED] * 30
+    per_node = [len(redis.Redis(port=n.port).keys()) for n in redis_cluster.nodes]
+    assert all(count > 0 for count in per_node) and sum(per_node) == 30
+
+
+def test_master_killed_mid_batch_fails_exactly_its_unsent_commands(
+    monkeypatch: pytest.MonkeyPatch, own_cluster: RedisClusterNodes
+) -> None:
+    # GIVEN 60 keys over 3 masters, in chunks of 10, and master 2 dies before chunk 3
+    monkeypatch.setattr(protocol, "CHUNK_SIZE", 10)
+    client = cluster_client(own_cluster.url)
+    script = protocol.Scripts.register(client).apply
+    commands = [command(f"orders-k{i}-1", SEQ + i) for i in range(60)]
+    chunk_of_first_group_call = _kill_before_chunk(monkeypatch, client, commands, own_cluster, chunk=2)
+    # WHEN
+    outcomes = protocol.apply_commands(client, script, commands, 60)
+    # THEN every command of a live master, and master 2's first two chunks, were applied...
+    for i, (c, outcome) in enumerate(zip(commands, outcomes, strict=True)):
+        on_dead = node_index(own_cluster, c.key) == 2
+        if on_dead and i >= 20:
+            assert isinstance(outcome, RedisConnectionError), (i, outcome)
+        else:
+            assert outcome == protocol.APPLIED, (i, outcome)
+            if not on_dead:
+                assert direct_get(own_cluster, node_index(own_cluster, c.key), c.key) is not None
+    assert chunk_of_first_group_call  # the kill happened where we meant it to
+
+
+def _kill_before_chunk(
+    monkeypatch: pytest.MonkeyPatch,
+    client: Any,
+    commands: list[Command],
+    cluster: RedisClusterNodes,
+    chunk: int,
+) -> list[int]:
+    """Stop master 2 as the first pipeline of chunk number ``chunk`` is made."""
+    groups_per_chunk = [
+        len({node_index(cluster, c.key) for c in commands[i : i + 10]}) for i in range(0, len(commands), 10)
+    ]
+    kill_at = sum(groups_per_chunk[:chunk]) + 1
+    real_pipeline, calls, killed = client.pipeline, {"n": 0}, []
+
+    def pipeline(*args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == kill_at:
+            cluster.nodes[2].stop()
+            killed.append(calls["n"])
+        return real_pipeline(*args, **kwargs)
+
+    monkeypatch.setattr(client, "pipeline", pipeline)
+    return killed
+
+
+def test_master_killed_mid_batch_loses_nothing(
+    monkeypatch: pytest.MonkeyPatch, own_cluster: RedisClusterNodes
+) -> None:
+    monkeypatch.setenv("REDIS_URL", own_cluster.url)
+    monkeypatch.setenv("REDIS_CLUSTER", "true")
+    monkeypatch.setenv("KEY_SCHEMA", KEY_SCHEMA)
+    monkeypatch.setattr(protocol, "CHUNK_SIZE", 10)
+    invalidator_handler.reset()
+    runtime = invalidator_handler.runtime()
+    batch = [write(f"k{i}", SEQ + i) for i in range(60)]
+    keys = [f"orders-k{i}-1" for i in range(60)]
+    commands = [command(k, SEQ + i) for i, k in enumerate(keys)]
+    _kill_before_chunk(monkeypatch, runtime._client, commands, own_cluster, chunk=3)
+
+    response = invalidator_handler.handler(events.event(batch), None)
+
+    reported = [f["itemIdentifier"] for f in response["batchItemFailures"]]
+    first_lost = min(i for i in range(30, 60) if node_index(own_cluster, keys[i]) == 2)
+    assert reported == [str(SEQ + i) for i in range(first_lost, 60)]  # the contract's suffix
+    for i in range(60):  # nothing before the checkpoint is missing; live masters got everything
+        if node_index(own_cluster, keys[i]) != 2:
+            assert direct_get(own_cluster, node_index(own_cluster, keys[i]), keys[i]) is not None
+    # Master 2 comes back empty; Lambda re-delivers from the checkpoint: the cache converges.
+    own_cluster.restart(2)
+    resumed = [r for r in batch if r["dynamodb"]["SequenceNumber"] in reported]
+    assert invalidator_handler.handler(events.event(resumed), None) == {"batchItemFailures": []}
+    for i in range(first_lost, 60):
+        assert direct_get(own_cluster, node_index(own_cluster, keys[i]), keys[i]) is not None, i
+    invalidator_handler.reset()
+
+
+def test_script_missing_on_one_master_while_another_is_down(own_cluster: RedisClusterNodes) -> None:
+    client = cluster_client(own_cluster.url)
+    script = protocol.Scripts.register(client).apply
+    live = [f"orders-k{i}-1" for i in range(40) if node_index(own_cluster, f"orders-k{i}-1") != 2]
+    protocol.apply_commands(client, script, [command(k, SEQ) for k in live], 60)  # scripts loaded
+    redis.Redis(port=own_cluster.nodes[1].port).script_flush()
+    own_cluster.nodes[2].stop()
+
+    outcomes = protocol.apply_commands(client, script, [command(k, SEQ + 1) for k in live], 60)
+
+    assert outcomes == [protocol.APPLIED] * len(live)
+
+
+def test_slot_moved_to_another_master_is_followed(cluster_url: str, redis_cluster: RedisClusterNodes) -> None:
+    client = cluster_client(cluster_url)
+    script = protocol.Scripts.register(client).apply
+    key = "orders-moving-1"
+    assert protocol.apply_commands(client, script, [command(key, SEQ)], 60) == [protocol.APPLIED]
+    slot = redis.cluster.key_slot(key.encode())
+    source = redis_cluster.node_for_slot(slot)
+    target = next(n for n in redis_cluster.nodes if n is not source)
+    _move_slot(redis_cluster, slot, source, target)
+    try:
+        # The client's slot map is stale: the node answers MOVED, redis-py follows it.
+        assert protocol.apply_commands(client, script, [command(key, SEQ + 1)], 60) == [protocol.APPLIED]
+        with redis.Redis(port=target.port) as new_owner:
+            assert entry.decode(new_owner.get(key)).version == entry.pad_version(str(SEQ + 1))
+    finally:
+        _move_slot(redis_cluster, slot, target, source)
+
+
+def test_slot_being_migrated_is_followed_with_ask(cluster_url: str, redis_cluster: RedisClusterNodes) -> None:
+    client = cluster_client(cluster_url)
+    script = protocol.Scripts.register(client).apply
+    key = "orders-asked-1"
+    slot = redis.cluster.key_slot(key.encode())
+    source = redis_cluster.node_for_slot(slot)
+    target = next(n for n in redis_cluster.nodes if n is not source)
+    ids = {n.port: _node_id(n.port) for n in (source, target)}
+    with redis.Redis(port=source.port) as src, redis.Redis(port=target.port) as dst:
+        dst.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", ids[source.port])
+        src.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", ids[target.port])
+        # Mid-migration, the key is not on the source: it answers ASK; the write lands on the target.
+        assert protocol.apply_commands(client, script, [command(key, SEQ)], 60) == [protocol.APPLIED]
+        assert dst.execute_command("CLUSTER", "GETKEYSINSLOT", slot, 10) == [key.encode()]
+        assert src.execute_command("CLUSTER", "GETKEYSINSLOT", slot, 10) == []
+        for node in redis_cluster.nodes:  # finish the migration, then move the slot back
+            with redis.Redis(port=node.port) as each:
+                each.execute_command("CLUSTER", "SETSLOT", slot, "NODE", ids[target.port])
+    redis_cluster.wait_ok()
+    _move_slot(redis_cluster, slot, target, source)
+
+
+def _node_id(port: int) -> str:
+    with redis.Redis(port=port, decode_responses=True) as node:
+        return str(node.execute_command("CLUSTER", "MYID"))
+
+
+def _move_slot(cluster: RedisClusterNodes, slot: int, source: Any, target: Any) -> None:
+    """The resharding steps redis-cli performs, for one slot."""
+    ids = {n.port: _node_id(n.port) for n in (source, target)}
+    with redis.Redis(port=source.port) as src, redis.Redis(port=target.port) as dst:
+        dst.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", ids[source.port])
+        src.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", ids[target.port])
+        while keys := src.execute_command("CLUSTER", "GETKEYSINSLOT", slot, 100):
+            src.execute_command("MIGRATE", "127.0.0.1", target.port, "", 0, 5000, "KEYS", *keys)
+        for node in cluster.nodes:
+            with redis.Redis(port=node.port) as client:
+                client.execute_command("CLUSTER", "SETSLOT", slot, "NODE", ids[target.port])
+    cluster.wait_ok()
