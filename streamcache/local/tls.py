@@ -11,9 +11,16 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import redis
+
+from streamcache.local.redis_server import RedisServer, free_port
 
 _DAYS = 2
 
@@ -146,3 +153,43 @@ def _with_openssl(files: TlsFiles, common_name: str) -> None:
     run("x509", "-req", "-in", str(d / "server.csr"), "-CA", str(files.ca_cert), "-CAkey", ca_key,
         "-CAcreateserial", "-days", str(_DAYS), "-extfile", str(d / "ext.cnf"),
         "-out", str(files.server_cert))  # fmt: skip
+
+
+class TlsRedisServer(RedisServer):
+    """A ``redis-server`` that speaks TLS only, with certificates from ``make_tls_files``."""
+
+    def __init__(self, files: TlsFiles) -> None:
+        port = free_port()
+        super().__init__(port=port, extra_args=files.redis_server_args(port))
+        self.files = files
+
+    @property
+    def url(self) -> str:
+        return f"rediss://127.0.0.1:{self.port}/0"
+
+    def _wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        client = redis.Redis.from_url(
+            self.url, ssl_ca_certs=str(self.files.ca_cert), socket_connect_timeout=0.2
+        )
+        while time.monotonic() < deadline:
+            try:
+                if client.ping():
+                    return
+            except redis.RedisError:
+                time.sleep(0.02)
+        self.stop()
+        raise TimeoutError(f"TLS redis-server on port {self.port} did not answer within {timeout}s")
+
+
+@contextmanager
+def running_tls_redis() -> Iterator[TlsRedisServer]:
+    """A TLS-only redis-server on a free port; ``.url`` is rediss://, ``.files.ca_cert`` its CA."""
+    server = TlsRedisServer(make_tls_files())
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(server.workdir, ignore_errors=True)
+        shutil.rmtree(server.files.directory, ignore_errors=True)
