@@ -23,6 +23,8 @@ import logging
 import socket
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -201,12 +203,30 @@ def read_secret(arn: str) -> str:
     from streamcache.aws import client  # lazy boto3
 
     try:
-        return str(client("secretsmanager").get_secret_value(SecretId=arn)["SecretString"])
+        with _botocore_bodies_unlogged():
+            return str(client("secretsmanager").get_secret_value(SecretId=arn)["SecretString"])
     except Exception as err:
         raise ConfigError(
             f"{REDIS_AUTH_SECRET_ARN}: cannot read the secret ({type(err).__name__}); "
             "check the ARN and the function's secretsmanager:GetSecretValue permission"
         ) from err
+
+
+# At DEBUG, botocore logs every response body: GetSecretValue's holds the token.
+_BODY_LOGGERS = ("botocore.parsers", "botocore.endpoint")
+
+
+@contextmanager
+def _botocore_bodies_unlogged() -> Iterator[None]:
+    loggers = [logging.getLogger(name) for name in _BODY_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(max(logging.INFO, logger.getEffectiveLevel()))
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
 
 
 def parse_auth_secret(secret: str) -> dict[str, str]:
