@@ -130,8 +130,29 @@ def _fakeredis() -> Iterator[str]:
     server = TcpFakeServer(("127.0.0.1", 0), server_type="redis")
     thread = threading.Thread(target=server.serve_forever, name="fakeredis", daemon=True)
     thread.start()
+    url = f"redis://127.0.0.1:{server.server_address[1]}/0"
+    _preload_scripts(url)
     try:
-        yield f"redis://127.0.0.1:{server.server_address[1]}/0"
+        yield url
     finally:
         server.shutdown()
         server.server_close()
+
+
+def _preload_scripts(url: str) -> None:
+    """Load the protocol's Lua scripts so EVALSHA never meets NOSCRIPT.
+
+    fakeredis' TCP server drops the connection after an error reply inside a
+    pipeline (seen with fakeredis 2.40), so the NOSCRIPT-then-load path that
+    real Redis needs after a restart would fail here.
+    """
+    import redis
+
+    from streamcache.protocol import lua_source
+
+    client = redis.Redis.from_url(url)
+    try:
+        for name in ("apply", "lease", "fill"):
+            client.script_load(lua_source(name))
+    finally:
+        client.close()

@@ -1,0 +1,116 @@
+"""``python -m streamcache``: one-line errors with exit 2, and replay of every sample event."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from streamcache.cli import main
+from streamcache.local import events
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLES = sorted((ROOT / "events").glob("*.json"))
+
+
+def one_line_exit_2(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    return err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        ([], "choose a command"),
+        (["frobnicate"], "invalid choice: 'frobnicate'"),
+        (["replay"], "the following arguments are required: event_file"),
+        (["demo", "--items", "x"], "--items: 'x' is not a whole number"),
+        (["demo", "--items", "5"], "--items: 5 is out of range 10..5000"),
+        (["consume", "--table", "t", "--max-record-age", "30"], "30 is out of range 60..604800 or -1"),
+        (["replay", "e.json", "--redis", "memcached"], "invalid choice: 'memcached'"),
+    ],
+)
+def test_bad_arguments_get_one_line_and_exit_2(
+    capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    assert message in one_line_exit_2(capsys, argv)
+
+
+def test_every_subcommand_has_help(capsys: pytest.CaptureFixture[str]) -> None:
+    for command in ("replay", "demo", "consume", "redrive"):
+        with pytest.raises(SystemExit) as exit_:
+            main([command, "--help"])
+        assert exit_.value.code == 0
+        assert f"streamcache {command}" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "cannot read"),
+        ("{not json", "is not valid JSON"),
+        ('{"Records": "nope"}', "not a DynamoDB Streams event"),
+        ('{"Records": [{"dynamodb": {}}]}', "has no dynamodb.SequenceNumber"),
+    ],
+)
+def test_bad_event_files_get_one_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, content: str | None, message: str
+) -> None:
+    path = tmp_path / "event.json"
+    if content is not None:
+        path.write_text(content)
+    assert main(["replay", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+def test_consume_without_a_table_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("TABLE_NAME", raising=False)
+    assert main(["consume"]) == 2
+    assert "--table is required" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("sample", SAMPLES, ids=[p.name for p in SAMPLES])
+def test_replay_of_every_sample_event(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, redis_url: str, sample: Path
+) -> None:
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    monkeypatch.delenv("KEY_SCHEMA", raising=False)
+    assert main(["replay", str(sample)]) == 0
+    out = capsys.readouterr().out
+    assert "using the local tools' default" in out and "batch response: {" in out
+    assert any(state in out for state in ("item", "not found", "invalidated", "(no key)"))
+
+
+def test_replay_shows_what_each_key_holds(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    keys = {"pk": {"S": "a-b"}, "sk": {"N": "1.50"}}
+    record = events.record(
+        "orders", "INSERT", keys, events.FIRST_SEQUENCE, new=events.item(keys, v={"S": "x"})
+    )
+    path = tmp_path / "e.json"
+    path.write_text(__import__("json").dumps(events.event([record])))
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    assert main(["replay", str(path), "--redis", "fakeredis"]) == 0
+    out = capsys.readouterr().out
+    assert "redis: fakeredis" in out
+    assert 'batch response: {"batchItemFailures": []}' in out
+    assert f"orders-a%2Db-1.5: item version={events.FIRST_SEQUENCE}" in out
+
+
+def test_python_dash_m_runs_the_cli() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "streamcache", "demo", "--batch-size", "0"],
+        capture_output=True, text=True, cwd=ROOT, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.strip().endswith("--batch-size: 0 is out of range 1..10000 (see --help)")

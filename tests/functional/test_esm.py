@@ -1,0 +1,358 @@
+"""The event source mapping emulator, rule by rule, against the AWS Lambda guide's wording.
+
+Handlers fail on purpose (raise for a sequence number, or report it); the
+stream, clock and sleep are fakes, so nothing waits for real.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from streamcache.errors import ConfigError
+from streamcache.local import esm
+from streamcache.local.destination import MemoryDestination
+
+from .esm_fakes import ARN, FakeClock, FakeStream, raw_record, seqs
+
+BASE = 1100000000017454423009
+
+
+def stream_of(count: int, clock: FakeClock, closed: bool = True) -> FakeStream:
+    records = [raw_record(BASE + i, clock.now - 1) for i in range(count)]
+    return FakeStream(clock, {"shard-0": records}, closed={"shard-0"} if closed else set())
+
+
+class Recorder:
+    """A handler that records every event; fails for ``poison`` by raising or by reporting it."""
+
+    def __init__(self, poison: set[int] = frozenset(), mode: str = "raise", response: Any = None) -> None:
+        self.poison, self.mode, self.response = set(poison), mode, response
+        self.calls: list[list[int]] = []
+
+    def __call__(self, event: dict[str, Any], context: Any) -> Any:
+        numbers = seqs(event)
+        self.calls.append(numbers)
+        bad = sorted(self.poison & set(numbers))
+        if bad and self.mode == "raise":
+            raise RuntimeError(f"poison {bad[0]}")
+        if bad and self.mode == "report":
+            return {"batchItemFailures": [{"itemIdentifier": str(s)} for s in bad]}
+        return self.response
+
+
+def run(count: int, handler: Recorder, **config: Any) -> tuple[esm.EventSourceMapping, MemoryDestination]:
+    clock = FakeClock()
+    destination = MemoryDestination()
+    mapping = esm.EventSourceMapping(
+        stream_of(count, clock),
+        handler,
+        esm.MappingConfig(**config),
+        destination=destination,
+        timing=clock.timing(),
+    )
+    mapping.run(until_caught_up=True)
+    return mapping, destination
+
+
+def delivered(mapping: esm.EventSourceMapping) -> list[int]:
+    return [int(d.sequence_number) for d in mapping.stats.deliveries]
+
+
+# --- batching ---------------------------------------------------------------
+
+
+def test_batches_hold_at_most_batch_size_records_in_order() -> None:
+    handler = Recorder()
+    mapping, _ = run(250, handler, batch_size=100)
+    assert [len(c) for c in handler.calls] == [100, 100, 50]
+    assert delivered(mapping) == [BASE + i for i in range(250)]
+    assert mapping.stats.batches == 3 and mapping.stats.records_read == 250
+
+
+def test_event_records_are_shaped_like_lambdas() -> None:
+    seen: list[dict[str, Any]] = []
+    run(1, lambda event, context: seen.extend(event["Records"]))  # type: ignore[arg-type]
+    record = seen[0]
+    assert list(record) == [
+        "eventID", "eventName", "eventVersion", "eventSource", "awsRegion", "dynamodb", "eventSourceARN",
+    ]  # fmt: skip
+    assert record["eventSourceARN"] == ARN
+    assert isinstance(record["dynamodb"]["ApproximateCreationDateTime"], float)
+
+
+def test_batching_window_gathers_records_until_the_window_passes() -> None:
+    clock = FakeClock()
+    early = [raw_record(BASE, clock.now)]
+    late = [raw_record(BASE + 1, clock.now + 1), raw_record(BASE + 2, clock.now + 2)]
+    stream = FakeStream(clock, {"shard-0": early + late})
+    handler = Recorder()
+    config = esm.MappingConfig(maximum_batching_window_s=5)
+    esm.EventSourceMapping(stream, handler, config, timing=clock.timing()).poll_once()
+    assert handler.calls == [[BASE, BASE + 1, BASE + 2]]
+    assert sum(clock.slept) == pytest.approx(5)
+
+
+def test_without_a_batching_window_records_go_as_soon_as_they_are_there() -> None:
+    clock = FakeClock()
+    stream = FakeStream(
+        clock, {"shard-0": [raw_record(BASE, clock.now), raw_record(BASE + 1, clock.now + 1)]}
+    )
+    handler = Recorder()
+    esm.EventSourceMapping(stream, handler, esm.MappingConfig(), timing=clock.timing()).poll_once()
+    assert handler.calls == [[BASE]]
+
+
+def test_latest_skips_records_already_in_the_stream() -> None:
+    clock = FakeClock()
+    stream = FakeStream(
+        clock, {"shard-0": [raw_record(BASE, clock.now - 1), raw_record(BASE + 1, clock.now + 1)]}
+    )
+    handler = Recorder()
+    mapping = esm.EventSourceMapping(
+        stream, handler, esm.MappingConfig(starting_position="LATEST"), timing=clock.timing()
+    )
+    mapping.poll_once()
+    clock.now += 2
+    mapping.poll_once()
+    assert handler.calls == [[BASE + 1]]
+
+
+# --- shards -----------------------------------------------------------------
+
+
+def test_child_shard_is_read_only_after_its_parent_is_finished() -> None:
+    clock = FakeClock()
+    child = [raw_record(BASE + 10, clock.now - 1)]
+    parent = [raw_record(BASE, clock.now - 1), raw_record(BASE + 1, clock.now - 1)]
+    stream = FakeStream(
+        clock, {"child": child, "parent": parent}, parents={"child": "parent"}, closed={"parent"}
+    )
+    handler = Recorder()
+    esm.EventSourceMapping(stream, handler, esm.MappingConfig(), timing=clock.timing()).run()
+    assert handler.calls == [[BASE, BASE + 1], [BASE + 10]]
+
+
+def test_child_of_an_open_parent_waits() -> None:
+    clock = FakeClock()
+    stream = FakeStream(
+        clock, {"parent": [raw_record(BASE, clock.now - 1)], "child": [raw_record(BASE + 9, clock.now - 1)]},
+        parents={"child": "parent"},
+    )  # fmt: skip
+    handler = Recorder()
+    esm.EventSourceMapping(stream, handler, esm.MappingConfig(), timing=clock.timing()).run()
+    assert handler.calls == [[BASE]]
+    assert "child" not in stream.reads
+
+
+def test_child_of_a_trimmed_parent_is_read() -> None:
+    clock = FakeClock()
+    stream = FakeStream(clock, {"child": [raw_record(BASE, clock.now - 1)]}, parents={"child": "gone"})
+    handler = Recorder()
+    esm.EventSourceMapping(stream, handler, esm.MappingConfig(), timing=clock.timing()).run()
+    assert handler.calls == [[BASE]]
+
+
+# --- ReportBatchItemFailures -------------------------------------------------
+
+
+@pytest.mark.parametrize("response", [None, {}, {"batchItemFailures": []}, {"batchItemFailures": None}])
+def test_empty_or_null_responses_are_complete_success(response: Any) -> None:
+    assert esm.judge(response, ["1", "2"], report_enabled=True) == esm.SUCCESS
+
+
+@pytest.mark.parametrize(
+    "failures",
+    [
+        [{"itemIdentifier": ""}],
+        [{"itemIdentifier": None}],
+        [{"ItemIdentifier": "2"}],  # wrong key name
+        [{"itemIdentifier": "99"}],  # not in the batch
+        ["2"],
+        "2",
+    ],
+)
+def test_bad_item_identifiers_fail_the_whole_batch(failures: Any) -> None:
+    verdict = esm.judge({"batchItemFailures": failures}, ["1", "2"], report_enabled=True)
+    assert verdict.failed_from == 0 and verdict.whole_batch
+
+
+def test_a_response_that_is_not_an_object_fails_the_whole_batch() -> None:
+    assert esm.judge("ok", ["1"], report_enabled=True).whole_batch
+
+
+def test_responses_are_ignored_without_report_batch_item_failures() -> None:
+    assert (
+        esm.judge({"batchItemFailures": [{"itemIdentifier": ""}]}, ["1"], report_enabled=False) == esm.SUCCESS
+    )
+
+
+def test_checkpoint_is_the_lowest_reported_sequence_number() -> None:
+    verdict = esm.judge(
+        {"batchItemFailures": [{"itemIdentifier": "3"}, {"itemIdentifier": "2"}]}, ["1", "2", "3"], True
+    )
+    assert verdict.failed_from == 1 and not verdict.whole_batch
+
+
+def test_partial_failure_retries_from_the_reported_record_only() -> None:
+    handler = Recorder(poison={BASE + 2}, mode="report")
+    mapping, destination = run(5, handler, report_batch_item_failures=True, maximum_retry_attempts=1)
+    assert handler.calls[0] == [BASE + i for i in range(5)]
+    assert handler.calls[1] == [BASE + 2, BASE + 3, BASE + 4]  # retry: only the remaining records
+    assert delivered(mapping) == [BASE, BASE + 1]
+    info = destination.payloads[0]["DDBStreamBatchInfo"]
+    assert (info["startSequenceNumber"], info["endSequenceNumber"], info["batchSize"]) == (
+        str(BASE + 2), str(BASE + 4), 3,
+    )  # fmt: skip
+    assert destination.payloads[0]["responseContext"]["functionError"] is None
+
+
+def test_partial_failure_with_bisect_splits_at_the_reported_record() -> None:
+    handler = Recorder(poison={BASE + 3}, mode="report")
+    mapping, _ = run(
+        6,
+        handler,
+        report_batch_item_failures=True,
+        bisect_batch_on_function_error=True,
+        maximum_retry_attempts=0,
+    )
+    assert handler.calls == [[BASE + i for i in range(6)]]  # retries 0: the remaining records are discarded
+    assert mapping.stats.bisects == 0 and mapping.stats.records_discarded == 3
+
+
+# --- function errors, bisect, retries ------------------------------------------
+
+
+def test_function_error_without_bisect_retries_the_whole_batch_then_discards_it() -> None:
+    handler = Recorder(poison={BASE + 1})
+    mapping, destination = run(4, handler, maximum_retry_attempts=2)
+    assert handler.calls == [[BASE, BASE + 1, BASE + 2, BASE + 3]] * 3  # first try + 2 retries
+    assert delivered(mapping) == []
+    payload = destination.payloads[0]
+    assert payload["requestContext"]["condition"] == esm.RETRY_ATTEMPTS_EXHAUSTED
+    assert payload["requestContext"]["approximateInvokeCount"] == 3
+    assert payload["responseContext"] == {
+        "statusCode": 200,
+        "executedVersion": "$LATEST",
+        "functionError": "Unhandled",
+    }
+    assert payload["DDBStreamBatchInfo"]["batchSize"] == 4
+
+
+def test_bisect_isolates_the_poison_record_and_delivers_the_rest() -> None:
+    handler = Recorder(poison={BASE + 5})
+    mapping, destination = run(8, handler, bisect_batch_on_function_error=True, maximum_retry_attempts=1)
+    assert handler.calls[:4] == [
+        [BASE + i for i in range(8)],
+        [BASE + i for i in range(4)],  # first half succeeds
+        [BASE + i for i in range(4, 8)],
+        [BASE + 4, BASE + 5],
+    ]
+    assert delivered(mapping) == [BASE + i for i in range(8) if i != 5]
+    info = destination.payloads[0]["DDBStreamBatchInfo"]
+    assert (
+        info["startSequenceNumber"] == info["endSequenceNumber"] == str(BASE + 5) and info["batchSize"] == 1
+    )
+
+
+def test_bisecting_does_not_count_towards_the_retry_quota() -> None:
+    handler = Recorder(poison={BASE + 5})
+    mapping, destination = run(8, handler, bisect_batch_on_function_error=True, maximum_retry_attempts=0)
+    assert mapping.stats.bisects == 3 and mapping.stats.retries == 0
+    assert handler.calls.count([BASE + 5]) == 1  # isolated, invoked once, no retry left
+    assert destination.payloads[0]["requestContext"]["approximateInvokeCount"] == 4  # 8, 4, 2, 1
+
+
+def test_bisected_halves_inherit_the_retries_already_used() -> None:
+    handler = Recorder(poison={BASE + 1})
+    mapping, _ = run(2, handler, bisect_batch_on_function_error=True, maximum_retry_attempts=2)
+    assert handler.calls.count([BASE + 1]) == 3  # its own first try + 2 retries
+    assert mapping.stats.retries == 2
+
+
+def test_infinite_retries_stop_at_the_maximum_record_age() -> None:
+    clock = FakeClock()
+    destination = MemoryDestination()
+    handler = Recorder(poison={BASE})
+    config = esm.MappingConfig(maximum_retry_attempts=-1, maximum_record_age_s=60)
+    mapping = esm.EventSourceMapping(
+        stream_of(2, clock), handler, config, destination=destination, timing=clock.timing(retry_delay_s=10)
+    )
+    mapping.run()
+    assert len(handler.calls) == 6  # invoked at ages 1, 11, ..., 51 s; at 61 s the records are discarded
+    assert destination.payloads[0]["requestContext"]["condition"] == esm.RECORD_AGE_EXCEEDED
+    assert destination.payloads[0]["DDBStreamBatchInfo"]["batchSize"] == 2
+
+
+def test_old_records_are_discarded_before_any_invocation() -> None:
+    clock = FakeClock()
+    records = [raw_record(BASE, clock.now - 120), raw_record(BASE + 1, clock.now - 1)]
+    destination = MemoryDestination()
+    handler = Recorder()
+    config = esm.MappingConfig(maximum_record_age_s=60)
+    stream = FakeStream(clock, {"shard-0": records}, closed={"shard-0"})
+    esm.EventSourceMapping(stream, handler, config, destination=destination, timing=clock.timing()).run()
+    assert handler.calls == [[BASE + 1]]
+    assert destination.payloads[0]["DDBStreamBatchInfo"]["startSequenceNumber"] == str(BASE)
+
+
+def test_onfailure_payload_has_lambdas_shape() -> None:
+    clock = FakeClock()
+    records = [esm_record(BASE, 1_700_000_000.0), esm_record(BASE + 1, 1_700_000_002.0)]
+    payload = esm.failure_record(
+        records, condition=esm.RETRY_ATTEMPTS_EXHAUSTED, invoke_count=3, function_error="Unhandled",
+        shard_id="shard-0", stream_arn=ARN, function_arn=esm.DEFAULT_FUNCTION_ARN, now=clock.now,
+    )  # fmt: skip
+    assert set(payload) == {"requestContext", "responseContext", "version", "timestamp", "DDBStreamBatchInfo"}
+    assert set(payload["requestContext"]) == {
+        "requestId",
+        "functionArn",
+        "condition",
+        "approximateInvokeCount",
+    }
+    assert payload["version"] == "1.0" and payload["timestamp"].endswith("Z") and "." in payload["timestamp"]
+    assert payload["DDBStreamBatchInfo"] == {
+        "shardId": "shard-0",
+        "startSequenceNumber": str(BASE),
+        "endSequenceNumber": str(BASE + 1),
+        "approximateArrivalOfFirstRecord": "2023-11-14T22:13:20Z",
+        "approximateArrivalOfLastRecord": "2023-11-14T22:13:22Z",
+        "batchSize": 2,
+        "streamArn": ARN,
+    }
+
+
+def esm_record(seq: int, created: float) -> dict[str, Any]:
+    record = raw_record(seq, created)
+    record["eventSourceARN"] = ARN
+    return record
+
+
+# --- statistics and configuration ---------------------------------------------
+
+
+def test_lag_is_apply_time_minus_creation_time() -> None:
+    clock = FakeClock()
+    stream = FakeStream(clock, {"shard-0": [raw_record(BASE, clock.now - 2.5)]}, closed={"shard-0"})
+    mapping = esm.EventSourceMapping(stream, Recorder(), esm.MappingConfig(), timing=clock.timing())
+    mapping.run()
+    assert mapping.stats.lags_ms() == [pytest.approx(2500.0)]
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "name"),
+    [
+        ("batch_size", 0, "BatchSize"),
+        ("batch_size", 10_001, "BatchSize"),
+        ("maximum_retry_attempts", -2, "MaximumRetryAttempts"),
+        ("maximum_retry_attempts", 10_001, "MaximumRetryAttempts"),
+        ("maximum_record_age_s", 59, "MaximumRecordAgeInSeconds"),
+        ("maximum_record_age_s", 604_801, "MaximumRecordAgeInSeconds"),
+        ("maximum_batching_window_s", 301, "MaximumBatchingWindowInSeconds"),
+        ("starting_position", "AT_TIMESTAMP", "StartingPosition"),
+    ],
+)
+def test_out_of_range_settings_are_refused_by_name(setting: str, value: Any, name: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        esm.MappingConfig(**{setting: value})

@@ -1,0 +1,116 @@
+"""Poison -> OnFailure destination -> redrive -> the key is invalidated (moto + a real redis-server)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+import invalidator.handler as invalidator_handler
+from streamcache.keys import cache_key
+from streamcache.local import esm
+from streamcache.local.demo import poisoned, typed_key
+from streamcache.local.destination import DestinationError, FileDestination, read_failures
+from streamcache.local.embedded import embedded_aws
+from streamcache.local.inspect import holding
+from streamcache.local.redrive import redrive
+from streamcache.local.stream import DynamoDBStream, stream_arn_of, streams_client
+from streamcache.schema import KeySchemas
+
+from .test_stream import table  # noqa: F401  (fixture)
+
+
+@pytest.fixture
+def handler_env(monkeypatch: pytest.MonkeyPatch, redis_url: str) -> str:
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    monkeypatch.setenv("KEY_SCHEMA", '{"orders": ["pk", "sk"]}')
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    invalidator_handler.reset()
+    return redis_url
+
+
+def test_poison_goes_to_the_destination_and_redrive_invalidates_its_key(
+    table: Any,  # noqa: F811
+    handler_env: str,
+    tmp_path: Path,
+) -> None:
+    # GIVEN three versions of one item, the last one a poison record the invalidator raises on
+    key = ("a-b", 1)
+    for status in ("new", "paid", "shipped"):
+        table.put_item(TableName="orders", Item={**typed_key(key), "status": {"S": status}})
+    stream = DynamoDBStream(stream_arn_of("orders"), streams_client())
+    (shard,) = stream.shards()
+    records = stream.read(stream.iterator(shard.shard_id, "TRIM_HORIZON"), 10).records
+    poison = records[-1]["dynamodb"]["SequenceNumber"]
+    destination = FileDestination(tmp_path / "failures.jsonl")
+    config = esm.MappingConfig(bisect_batch_on_function_error=True, report_batch_item_failures=True,
+                               maximum_retry_attempts=1)  # fmt: skip
+    handler = poisoned(invalidator_handler.handler, poison)
+
+    # WHEN the mapping delivers the stream
+    stats = esm.EventSourceMapping(stream, handler, config, destination=destination).run()
+
+    # THEN the poison is discarded to the destination and the key is stale ("paid")
+    assert stats.failures_sent == 1 and stats.bisects == 2  # 3 -> 1 + 2 -> 1 + 1
+    cache = redis.Redis.from_url(handler_env)
+    name = cache_key("orders", typed_key(key), ("pk", "sk"))
+    assert holding(cache, name)["item"]["status"] == {"S": "paid"}
+
+    # WHEN redrive reads the destination
+    failures = read_failures(str(destination.path))
+    client = streams_client()
+    report = redrive(
+        failures, lambda arn: DynamoDBStream(arn, client), cache, KeySchemas({"orders": ("pk", "sk")}, None)
+    )
+
+    # THEN the key is invalidated at the poison's version: the next read goes to DynamoDB
+    assert report.ok and report.invalidated == 1 and report.keys == [name]
+    held = holding(cache, name)
+    assert (held["state"], held["version"]) == ("invalidated", poison)
+    cache.close()
+
+
+def test_redrive_leaves_a_newer_entry_alone(table: Any, handler_env: str, tmp_path: Path) -> None:  # noqa: F811
+    table.put_item(TableName="orders", Item={**typed_key(("k", 1)), "v": {"S": "1"}})
+    stream = DynamoDBStream(stream_arn_of("orders"), streams_client())
+    esm.EventSourceMapping(stream, invalidator_handler.handler, esm.STACK_CONFIG).run()
+    (shard,) = stream.shards()
+    seq = stream.read(stream.iterator(shard.shard_id, "TRIM_HORIZON"), 10).records[0]["dynamodb"][
+        "SequenceNumber"
+    ]
+    failure = {"DDBStreamBatchInfo": {"shardId": shard.shard_id, "startSequenceNumber": seq,
+                                      "endSequenceNumber": seq, "streamArn": stream.arn}}  # fmt: skip
+    path = tmp_path / "f.jsonl"
+    path.write_text(json.dumps(failure) + "\n")
+    cache = redis.Redis.from_url(handler_env)
+    report = redrive(
+        read_failures(str(path)), lambda arn: stream, cache, KeySchemas({"orders": ("pk", "sk")}, None)
+    )
+    assert report.already_newer == 1 and report.invalidated == 0  # same version: already applied
+    cache.close()
+
+
+def test_a_file_that_is_not_onfailure_records_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "f.jsonl"
+    path.write_text('{"Records": []}\n')
+    with pytest.raises(DestinationError, match=r"f.jsonl:1: not a DynamoDB stream OnFailure record"):
+        read_failures(str(path))
+
+
+def test_sqs_destination_round_trip() -> None:
+    import boto3
+
+    from streamcache.local.destination import destination_for
+
+    with embedded_aws("in-process"):
+        url = boto3.client("sqs").create_queue(QueueName="q")["QueueUrl"]
+        info = {"shardId": "s", "startSequenceNumber": "1", "endSequenceNumber": "2", "streamArn": "arn"}
+        payload = {"DDBStreamBatchInfo": info}
+        destination_for(url).send(payload)
+        (message,) = read_failures(url)
+        assert message.payload == payload
+        message.ack()
+        assert read_failures(url) == []

@@ -1,0 +1,97 @@
+"""The Streams API reader against moto (in-process), and the shard-order rule."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from streamcache.local.embedded import embedded_aws
+from streamcache.local.stream import (
+    DynamoDBStream,
+    Shard,
+    StreamError,
+    epoch_seconds,
+    lambda_record,
+    ready_shards,
+    stream_arn_of,
+    streams_client,
+)
+
+
+@pytest.fixture
+def table() -> Iterator[Any]:
+    import boto3
+
+    with embedded_aws("in-process"):
+        dynamodb = boto3.client("dynamodb")
+        dynamodb.create_table(
+            TableName="orders",
+            KeySchema=[
+                {"AttributeName": "pk", "KeyType": "HASH"},
+                {"AttributeName": "sk", "KeyType": "RANGE"},
+            ],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "N"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+        )
+        yield dynamodb
+
+
+def test_reads_every_record_of_the_table_stream_in_order(table: Any) -> None:
+    for i in range(5):
+        table.put_item(TableName="orders", Item={"pk": {"S": "a-b"}, "sk": {"N": str(i)}})
+    table.delete_item(TableName="orders", Key={"pk": {"S": "a-b"}, "sk": {"N": "0"}})
+    stream = DynamoDBStream(stream_arn_of("orders"), streams_client())
+    (shard,) = stream.shards()
+    page = stream.read(stream.iterator(shard.shard_id, "TRIM_HORIZON"), 1000)
+    records = [lambda_record(r, stream.arn) for r in page.records]
+    assert [r["eventName"] for r in records] == ["INSERT"] * 5 + ["REMOVE"]
+    numbers = [int(r["dynamodb"]["SequenceNumber"]) for r in records]
+    assert numbers == sorted(numbers)
+    first = records[0]
+    assert first["eventSourceARN"] == stream.arn and first["eventSource"] == "aws:dynamodb"
+    assert set(first["dynamodb"]) >= {"ApproximateCreationDateTime", "Keys", "NewImage", "SequenceNumber"}
+    assert abs(first["dynamodb"]["ApproximateCreationDateTime"] - dt.datetime.now().timestamp()) < 60
+
+
+def test_at_sequence_number_starts_at_that_record(table: Any) -> None:
+    for i in range(3):
+        table.put_item(TableName="orders", Item={"pk": {"S": "x"}, "sk": {"N": str(i)}})
+    stream = DynamoDBStream(stream_arn_of("orders"), streams_client())
+    (shard,) = stream.shards()
+    every = stream.read(stream.iterator(shard.shard_id, "TRIM_HORIZON"), 10).records
+    second = every[1]["dynamodb"]["SequenceNumber"]
+    page = stream.read(stream.iterator(shard.shard_id, "AT_SEQUENCE_NUMBER", second), 10)
+    assert page.records[0]["dynamodb"]["SequenceNumber"] == second
+
+
+def test_a_table_without_a_stream_is_named(table: Any) -> None:
+    table.create_table(
+        TableName="plain",
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    with pytest.raises(StreamError, match="'plain' has no enabled stream"):
+        stream_arn_of("plain")
+
+
+def test_ready_shards_puts_parents_before_children() -> None:
+    shards = [Shard("c", "p", False), Shard("p", None, True), Shard("orphan", "trimmed", False)]
+    assert [s.shard_id for s in ready_shards(shards, [])] == ["p", "orphan"]
+    assert [s.shard_id for s in ready_shards(shards, ["p"])] == ["c", "orphan"]
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [(1_700_000_000, 1_700_000_000.0), (1_700_000_000_123, 1_700_000_000.123),
+     (dt.datetime(2023, 11, 14, 22, 13, 20, tzinfo=dt.UTC), 1_700_000_000.0)],
+)  # fmt: skip
+def test_creation_time_is_normalised_to_epoch_seconds(value: object, seconds: float) -> None:
+    assert epoch_seconds(value) == pytest.approx(seconds)
