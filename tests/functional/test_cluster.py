@@ -19,6 +19,7 @@ from streamcache import entry, protocol
 from streamcache.connection import INVALIDATOR_TIMEOUTS, redis_client
 from streamcache.local import events
 from streamcache.local.redis_cluster import RedisClusterNodes, running_cluster
+from streamcache.local.redis_server import running_redis
 from streamcache.records import Command
 from streamcache.settings import Settings
 
@@ -213,3 +214,76 @@ def _move_slot(cluster: RedisClusterNodes, slot: int, source: Any, target: Any) 
             with redis.Redis(port=node.port) as client:
                 client.execute_command("CLUSTER", "SETSLOT", slot, "NODE", ids[target.port])
     cluster.wait_ok()
+
+
+# --- Failover on a single-node endpoint (ElastiCache cluster mode disabled): the primary
+# endpoint's DNS name moves to the promoted replica; connections still open to the old
+# primary get READONLY. Emulated with two servers and the pool's host:port switched.
+
+
+@pytest.fixture
+def primary_and_replica() -> Iterator[tuple[Any, Any]]:
+    with running_redis() as primary, running_redis() as replica:
+        yield primary, replica
+
+
+def _demote(old: Any, new: Any) -> None:
+    """The failover: the old primary becomes a replica of the new one (writes answer READONLY)."""
+    with redis.Redis(port=old.port) as client:
+        client.execute_command("REPLICAOF", "127.0.0.1", new.port)
+
+
+def _endpoint_now_resolves_to(client: Any, port: int) -> None:
+    """DNS moved: the next connect (of new and existing connection objects) reaches ``port``."""
+    pool = client.connection_pool
+    pool.connection_kwargs["port"] = port
+    for conn in [*pool._available_connections, *pool._in_use_connections]:
+        conn.port = port  # the open socket still reaches the old node until it is closed
+
+
+def test_readonly_after_failover_is_retried_on_the_new_primary(primary_and_replica: tuple[Any, Any]) -> None:
+    old, new = primary_and_replica
+    client = redis_client(Settings(redis_url=old.url), INVALIDATOR_TIMEOUTS)
+    script = protocol.Scripts.register(client).apply
+    assert protocol.apply_commands(client, script, [command("orders-a-1", SEQ)], 60) == [protocol.APPLIED]
+    _demote(old, new)
+    _endpoint_now_resolves_to(client, new.port)
+
+    outcomes = protocol.apply_commands(client, script, [command("orders-a-1", SEQ + 1)], 60)
+
+    assert outcomes == [protocol.APPLIED]
+    with redis.Redis(port=new.port) as check:
+        assert entry.decode(check.get("orders-a-1")).version == entry.pad_version(str(SEQ + 1))
+
+
+def test_single_commands_retry_readonly_too(primary_and_replica: tuple[Any, Any]) -> None:
+    old, new = primary_and_replica
+    client = redis_client(Settings(redis_url=old.url), INVALIDATOR_TIMEOUTS)
+    assert client.set("k", "before")
+    _demote(old, new)
+    _endpoint_now_resolves_to(client, new.port)
+    assert client.set("k", "after")  # READONLY -> reconnect (Retry) -> new primary
+    with redis.Redis(port=new.port) as check:
+        assert check.get("k") == b"after"
+
+
+def test_readonly_with_no_new_primary_reports_the_batch(
+    monkeypatch: pytest.MonkeyPatch, primary_and_replica: tuple[Any, Any]
+) -> None:
+    old, new = primary_and_replica
+    monkeypatch.setenv("REDIS_URL", old.url)
+    monkeypatch.setenv("KEY_SCHEMA", KEY_SCHEMA)
+    invalidator_handler.reset()
+    batch = [write(f"k{i}", SEQ + i) for i in range(3)]
+    try:
+        invalidator_handler.runtime()._client.ping()
+        _demote(old, new)  # and the endpoint still names `old`: nothing can be written
+        response = invalidator_handler.handler(events.event(batch), None)
+        assert [f["itemIdentifier"] for f in response["batchItemFailures"]] == [
+            str(SEQ + i) for i in range(3)
+        ]
+        with redis.Redis(port=old.port) as client:
+            client.execute_command("REPLICAOF", "NO", "ONE")  # a primary again: re-delivery converges
+        assert invalidator_handler.handler(events.event(batch), None) == {"batchItemFailures": []}
+    finally:
+        invalidator_handler.reset()
