@@ -1,8 +1,8 @@
 """Direct invoke: ``{"table", "key", "format"}`` -> ``{"found", "item", "source"}``.
 
 Mistakes are answered, not raised: a raised error reaches the caller with a
-stack trace. The answer is ``{"error": {"status": 400|403|503, "message"}}``
-with the same statuses the HTTP interface uses.
+stack trace. The answer is ``{"error": {"status": 400|403|500|503, "message"}}``
+with the same statuses the HTTP interface uses; 5xx are logged with the exception.
 """
 
 from __future__ import annotations
@@ -24,7 +24,14 @@ def serve(rt: Runtime, event: Mapping[str, Any]) -> dict[str, Any]:
     try:
         return _serve(rt, event)
     except RequestError as err:
+        if err.status >= 500:
+            observe.logger.exception("read failed: %s", err.message)
+        observe.refused(err.status)
         return response.error(err.status, err.message)
+    except Exception:
+        observe.logger.exception("unexpected error in a direct read")
+        observe.refused(500)
+        return response.error(500, response.GENERIC_ERROR)
 
 
 def _serve(rt: Runtime, event: Mapping[str, Any]) -> dict[str, Any]:

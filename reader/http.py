@@ -68,6 +68,8 @@ def query_params(event: Mapping[str, Any]) -> list[tuple[str, str]]:
 
 
 def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response[str]:
+    if "error" in body:
+        observe.refused(status)
     return Response(status_code=status, content_type=JSON, body=response.to_json(body), headers=headers)
 
 

@@ -1,7 +1,8 @@
 """Logs and metrics of a read (Powertools Logger and Metrics, EMF).
 
 Metrics (namespace POWERTOOLS_METRICS_NAMESPACE, default "streamcache"):
-CacheHit, CacheMiss, FillRejected, RedisError (counts) and LookupLatencyMs.
+CacheHit, CacheMiss, FillRejected, RedisError (counts) and LookupLatencyMs per
+lookup; RequestRejected (4xx answers) and RequestFailed (5xx answers) otherwise.
 Logs name the table, the source and what happened to the fill; never the
 item's contents, and never the key values at INFO (they may be personal data).
 """
@@ -47,3 +48,9 @@ def record(table: str, result: Result, started: float) -> None:
             "circuit_open": result.bypassed,
         },
     )
+
+
+def refused(status: int) -> None:
+    """An error answer: 4xx is the caller's mistake, 5xx ours (logged where it happens)."""
+    name = "RequestFailed" if status >= 500 else "RequestRejected"
+    metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from reader.cacheaside import CacheAside, Expiry, Result
 from reader.request import RequestError
-from reader.tracing import TracedCache, TracedTable
+from reader.tracing import cache_port, table_port
 from streamcache.aws import client as aws_client
 from streamcache.circuit import CircuitBreaker
 from streamcache.codec import Typed
@@ -26,6 +28,10 @@ BREAKER_THRESHOLD = 3
 BREAKER_COOLDOWN_S = 5.0
 
 
+class UnavailableError(RequestError):
+    """DescribeTable or GetItem failed: logged with the exception, answered 503."""
+
+
 @dataclass
 class Runtime:
     settings: Settings
@@ -37,14 +43,15 @@ class Runtime:
         try:
             return self.schemas.typed_keys_of(table)
         except UnknownTableError as err:
-            raise SchemaUnavailableError(503, f"cannot read the key schema of table {table!r}") from err
+            raise UnavailableError(503, f"cannot read the key schema of table {table!r}") from err
 
     def read(self, table: str, schema: TableKeys, key: Typed) -> Result:
-        return self.reads.lookup(table, key, cache_key(table, key, schema.names, self.settings.key_prefix))
-
-
-class SchemaUnavailableError(RequestError):
-    """DescribeTable failed for an allowed table: logged, answered 503."""
+        key_text = cache_key(table, key, schema.names, self.settings.key_prefix)
+        try:
+            return self.reads.lookup(table, key, key_text)
+        except (BotoCoreError, ClientError) as err:
+            code = err.response["Error"]["Code"] if isinstance(err, ClientError) else type(err).__name__
+            raise UnavailableError(503, f"DynamoDB GetItem on table {table!r} failed ({code})") from err
 
 
 def build(settings: Settings) -> Runtime:
@@ -52,8 +59,8 @@ def build(settings: Settings) -> Runtime:
     dynamodb = aws_client("dynamodb", settings.dynamodb_endpoint_url)
     schemas = KeySchemas(settings.key_schema, describe_with_boto3(settings.dynamodb_endpoint_url))
     reads = CacheAside(
-        TracedCache(redis),
-        TracedTable(dynamodb),
+        cache_port(redis),
+        table_port(dynamodb),
         CircuitBreaker(BREAKER_THRESHOLD, BREAKER_COOLDOWN_S),
         Expiry(settings.cache_ttl_seconds, settings.negative_cache_ttl_seconds),
     )

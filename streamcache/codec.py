@@ -66,7 +66,7 @@ def item_to_plain(item: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
 
 
 def value_to_plain(value: Mapping[str, Any]) -> Any:
-    if not isinstance(value, Mapping) or len(value) != 1:
+    if not isinstance(value, dict) or len(value) != 1:  # dict, not Mapping: an ABC check is slow
         raise AttributeValueError("an attribute value is not a one-key typed map like {'S': ...}")
     ((type_, raw),) = value.items()
     convert = _TO_PLAIN.get(type_)
@@ -75,8 +75,15 @@ def value_to_plain(value: Mapping[str, Any]) -> Any:
     return convert(raw)
 
 
+def _number(text: str) -> int | float:
+    # Fast path for the common small integer; anything else goes through Decimal.
+    if len(text) < 19 and text.isascii() and (text.isdigit() or (text[:1] == "-" and text[1:].isdigit())):
+        return int(text)
+    return plain_number(text)
+
+
 def _sorted_numbers(raw: list[str]) -> list[int | float]:
-    return [plain_number(n) for n in sorted(raw, key=Decimal)]
+    return [_number(n) for n in sorted(raw, key=Decimal)]
 
 
 def _sorted_binaries(raw: list[str]) -> list[str]:
@@ -85,7 +92,7 @@ def _sorted_binaries(raw: list[str]) -> list[str]:
 
 _TO_PLAIN: dict[str, Any] = {
     "S": str,
-    "N": plain_number,
+    "N": _number,
     "B": str,
     "BOOL": bool,
     "NULL": lambda _raw: None,

@@ -9,6 +9,7 @@ import pytest
 import redis
 
 import invalidator.handler as invalidator_handler
+from tests.functional.readerkit import dynamodb, read, reader_env  # noqa: F401 (the reader's fixtures)
 
 KEY_SCHEMA = '{"orders": ["pk", "sk"], "users": ["id"], "blobs": ["b"]}'
 

@@ -11,16 +11,13 @@ import reader.handler as reader_handler
 from reader import runtime as reader_runtime
 from streamcache.local import events
 from streamcache.local.inspect import holding
-from tests.functional.readerkit import (  # noqa: F401 (fixtures)
+from tests.functional.readerkit import (
     BIG,
     boto3_item,
     count_reads,
     deliver,
-    dynamodb,
     function_url_event,
     http_api_event,
-    read,
-    reader_env,
 )
 
 KEY = {"pk": {"S": "u1"}, "sk": {"N": "42"}}
@@ -209,3 +206,26 @@ def test_http_unexpected_error_is_a_generic_500(http, monkeypatch) -> None:
     assert status == 500
     assert "internals" not in json.dumps(body)
     assert body["error"]["message"] == "internal error; the request was logged"
+
+
+def test_dynamodb_failure_is_a_503_answer_and_anything_else_a_generic_500(read, monkeypatch) -> None:
+    from botocore.exceptions import ClientError
+
+    reads = reader_runtime.runtime().reads
+
+    def throttled(*args: Any) -> Any:
+        error = {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}}
+        raise ClientError(error, "GetItem")
+
+    monkeypatch.setattr(reads.table, "get", throttled)
+    answer = read({"pk": "u1", "sk": 1})
+    assert answer["error"]["status"] == 503
+    assert "ProvisionedThroughputExceededException" in answer["error"]["message"]
+
+    def broken(*args: Any) -> Any:
+        raise RuntimeError("internals")
+
+    monkeypatch.setattr(reads.table, "get", broken)
+    assert read({"pk": "u1", "sk": 1}) == {
+        "error": {"status": 500, "message": "internal error; the request was logged"}
+    }

@@ -15,12 +15,9 @@ import pytest
 
 from streamcache.local import events
 from streamcache.local.inspect import holding
-from tests.functional.readerkit import (  # noqa: F401 (fixtures)
+from tests.functional.readerkit import (
     count_reads,
     deliver,
-    dynamodb,
-    read,
-    reader_env,
 )
 
 KEYS = {"pk": {"S": "u1"}, "sk": {"N": "7"}}
@@ -34,48 +31,47 @@ def plain(item: dict[str, Any] | None) -> dict[str, Any] | None:
     return None if item is None else {"pk": "u1", "sk": 7, "value": item["value"]["S"]}
 
 
-def race(read: Callable[..., dict[str, Any]], write: Callable[[], None]) -> dict[str, Any]:
+def race(reader: Callable[..., dict[str, Any]], write: Callable[[], None]) -> dict[str, Any]:
     """One read whose DynamoDB GetItem is followed, before its fill, by ``write``."""
     count_reads(after=write)
-    return read(PLAIN_KEY)
+    return reader(PLAIN_KEY)
 
 
-def modify(dynamodb: Any, view: str = "NEW_AND_OLD_IMAGES") -> Callable[[], None]:
+def modify(db: Any, view: str = "NEW_AND_OLD_IMAGES") -> Callable[[], None]:
     def write() -> None:
-        dynamodb.put_item(TableName="orders", Item=V2)
+        db.put_item(TableName="orders", Item=V2)
         deliver(events.record("orders", "MODIFY", KEYS, SEQ + 1, new=V2, old=V1, view=view))
 
     return write
 
 
-def remove(dynamodb: Any) -> Callable[[], None]:
+def remove(db: Any) -> Callable[[], None]:
     def write() -> None:
-        dynamodb.delete_item(TableName="orders", Key=KEYS)
+        db.delete_item(TableName="orders", Key=KEYS)
         deliver(events.record("orders", "REMOVE", KEYS, SEQ + 1, old=V1))
 
     return write
 
 
-def insert(dynamodb: Any) -> Callable[[], None]:
+def insert(db: Any) -> Callable[[], None]:
     def write() -> None:
-        dynamodb.put_item(TableName="orders", Item=V2)
+        db.put_item(TableName="orders", Item=V2)
         deliver(events.record("orders", "INSERT", KEYS, SEQ + 1, new=V2))
 
     return write
 
 
 @pytest.mark.parametrize(
-    ("start", "write", "expected"),
+    "case",
     [
-        pytest.param(V1, modify, V2, id="modify"),
-        pytest.param(V1, remove, None, id="remove"),
-        pytest.param(V1, lambda db: modify(db, "KEYS_ONLY"), V2, id="keys-only"),
-        pytest.param(None, insert, V2, id="insert-vs-not-found-fill"),
+        pytest.param((V1, modify, V2), id="modify"),
+        pytest.param((V1, remove, None), id="remove"),
+        pytest.param((V1, lambda db: modify(db, "KEYS_ONLY"), V2), id="keys-only"),
+        pytest.param((None, insert, V2), id="insert-vs-not-found-fill"),
     ],
 )
-def test_a_write_between_read_and_fill_is_never_overwritten(
-    read, dynamodb, cache, start, write, expected
-) -> None:
+def test_a_write_between_read_and_fill_is_never_overwritten(read, dynamodb, cache, case) -> None:
+    start, write, expected = case
     if start is not None:
         dynamodb.put_item(TableName="orders", Item=start)
     answer = race(read, write(dynamodb))

@@ -13,11 +13,8 @@ import redis
 from reader import runtime as reader_runtime
 from streamcache.circuit import CircuitBreaker
 from streamcache.local.redis_server import RedisServer
-from tests.functional.readerkit import (  # noqa: F401 (fixtures)
+from tests.functional.readerkit import (
     count_reads,
-    dynamodb,
-    read,
-    reader_env,
 )
 
 ITEM = {"pk": {"S": "u1"}, "sk": {"N": "1"}, "v": {"S": "x"}}
