@@ -9,6 +9,9 @@ from typing import Any
 import pytest
 import redis
 
+# The consistency suite's figures, printed by whichever process prints (xdist controller too).
+from consistency.summary import pytest_terminal_summary  # noqa: F401
+
 from streamcache.local.redis_cluster import RedisClusterNodes, running_cluster
 from streamcache.local.redis_server import RedisServer, running_redis
 

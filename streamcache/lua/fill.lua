@@ -7,10 +7,14 @@
 --
 -- Returns 1 filled, 0 rejected: the lease is gone because the invalidator wrote
 -- the key after the reader's DynamoDB read began, so the read may be stale.
+-- The lease may be stored with apply.lua's reader-filled mark ("L" .. version ..
+-- "F" .. token) while the reader holds it unmarked: both forms are its lease.
 -- The fill "F" keeps the lease's version: the reader cannot know which stream
 -- record its read reflects.
-if redis.call("GET", KEYS[1]) ~= ARGV[1] then
+local current = redis.call("GET", KEYS[1])
+local lease = ARGV[1]
+if current ~= lease and current ~= string.sub(lease, 1, 41) .. "F" .. string.sub(lease, 42) then
   return 0
 end
-redis.call("SET", KEYS[1], "F" .. string.sub(ARGV[1], 2, 41) .. ARGV[2], "EX", ARGV[3])
+redis.call("SET", KEYS[1], "F" .. string.sub(lease, 2, 41) .. ARGV[2], "EX", ARGV[3])
 return 1

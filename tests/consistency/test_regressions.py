@@ -1,0 +1,106 @@
+"""Minimal schedules for the classic races, kept as regression tests.
+
+The first one was found by the property test: a reader fill newer than the
+stream, then two older records in separate deliveries, stepped the cache back
+(F(state 3) -> X(record 1) -> I(record 2)). apply.lua now keeps such keys
+invalidate-only.
+"""
+
+from __future__ import annotations
+
+import redis
+
+from consistency.world import KEY_POOL, Stats, World
+from streamcache import entry
+from streamcache.local.schedule import ERROR, OK, PARTIAL, Choices, Invocation
+
+
+def world(cache: redis.Redis, view: str = "NEW_AND_OLD_IMAGES") -> World:
+    return World(cache, Choices([]), view, 10**21 - 2, Stats())
+
+
+def deliver(w: World, *indexes: int) -> None:
+    w.invoke(Invocation(OK, indexes, indexes))
+    w.check_monotonic()
+
+
+def test_fill_newer_than_the_stream_is_never_stepped_back(cache: redis.Redis) -> None:
+    # GIVEN three writes to one item, none delivered yet, and a reader that fills state 3
+    w = world(cache)
+    table, key = KEY_POOL[0]
+    for op in ("INSERT", "MODIFY", "MODIFY"):
+        w.truth.write(table, key, op)
+    h = w.truth.history(table, key)
+    assert w.reader.lookup(table, h.key, h.cache_key).filled
+    w.check_monotonic()
+    # WHEN the stream delivers the older records one invocation at a time
+    deliver(w, 0)
+    deliver(w, 1)  # used to write I(state 2) over X(record 1): back from state 3
+    deliver(w, 2)
+    # THEN the cache never showed an older state, and it converges
+    assert entry.decode(cache.get(h.cache_key)).kind == entry.INVALIDATED
+    w.check_converged()
+
+
+def test_fill_that_raced_a_write_and_its_delivery_is_rejected(cache: redis.Redis) -> None:
+    # GIVEN an item in state 1, delivered
+    w = world(cache, "KEYS_ONLY")
+    table, key = KEY_POOL[1]
+    w.truth.write(table, key, "INSERT")
+    deliver(w, 0)
+    h = w.truth.history(table, key)
+
+    # WHEN a reader reads DynamoDB (state 1), then a write and its delivery land, then it fills
+    def race() -> None:
+        w.truth.write(table, key, "MODIFY")
+        deliver(w, 1)
+
+    w.table.after_read = race
+    result = w.reader.lookup(table, h.key, h.cache_key)
+    # THEN the stale fill is rejected: the key is invalidated, not state 1
+    assert result.fill_rejected
+    w.check_monotonic()
+    assert w.truth.candidates(h.cache_key, cache.get(h.cache_key)) is None
+    w.check_converged()
+
+
+def test_duplicates_rewinds_and_bisected_halves_never_regress(cache: redis.Redis) -> None:
+    w = world(cache)
+    table, key = KEY_POOL[2]
+    for op in ("INSERT", "MODIFY", "MODIFY", "REMOVE", "INSERT", "TTL"):
+        w.truth.write(table, key, op)
+    h = w.truth.history(table, key)
+    deliver(w, 0, 1, 2, 3, 4, 5)
+    w.invoke(Invocation(ERROR, (0, 1, 2, 3, 4, 5), (0, 2)))  # failed after applying some
+    for half in ((0, 1, 2), (3, 4, 5), (0,), (1, 2)):  # bisected and re-bisected halves
+        deliver(w, *half)
+    w.invoke(Invocation(PARTIAL, (2, 3, 4), (2, 3, 4), 1))
+    deliver(w, 3, 4)  # re-delivery from the checkpoint
+    assert w.truth.candidates(h.cache_key, cache.get(h.cache_key)) == h.absent_indexes()
+    w.check_converged()
+
+
+def test_hyphenated_and_respelled_keys_stay_apart(cache: redis.Redis) -> None:
+    # GIVEN items whose naive "-".join keys collide ("a-b"/"c" vs "a"/"b-c"; t-1/"a" vs t/"1"-"a")
+    w = world(cache)
+    for table, key in KEY_POOL:
+        w.truth.write(table, key, "INSERT")
+    w.truth.write("n", {"num": {"N": "1.50"}}, "MODIFY")  # the same item as 1.5
+    deliver(w, *range(len(w.truth.records)))
+    # THEN every item has its own key, holding its own latest state
+    assert len(set(w.truth.by_cache_key)) == len(KEY_POOL)
+    for ck, value in w.contents().items():
+        assert w.truth.candidates(ck, value) == [w.truth.by_cache_key[ck].latest]
+    w.check_converged()
+
+
+def test_redrive_invalidates_a_key_the_failure_destination_left_stale(cache: redis.Redis) -> None:
+    w = world(cache)
+    table, key = KEY_POOL[3]
+    w.truth.write(table, key, "INSERT")
+    w.truth.write(table, key, "MODIFY")
+    deliver(w, 0)
+    w.redrive((1,))  # record 1 went to the failure destination
+    h = w.truth.history(table, key)
+    assert w.truth.candidates(h.cache_key, cache.get(h.cache_key)) is None
+    w.check_converged()

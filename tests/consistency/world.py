@@ -1,0 +1,332 @@
+"""The consistency world: a model table, its stream, the real invalidator and readers, one Redis.
+
+``World`` runs writes, deliveries (from a ``Shard`` schedule), redrives and
+reads against a real redis-server, and checks the CONTRACT section 5
+invariants as it goes:
+
+- monotonic: after every step, each key shows a state at least as new as
+  any state it showed before (a miss shows none);
+- reads: no answer is older than the newest state whose record was applied
+  before the read began;
+- converged (``check_converged``, after draining): each key holds nothing or
+  the item's latest state.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+
+from invalidator.processor import Invalidator
+from reader.cacheaside import CacheAside, Expiry, Result
+from streamcache import entry
+from streamcache.circuit import CircuitBreaker
+from streamcache.local import model
+from streamcache.local.schedule import ERROR, REDRIVE, REWIND, Choices, Invocation, Shard
+from streamcache.lookup import ReaderCache
+from streamcache.protocol import Scripts, apply_commands
+from streamcache.records import Command
+from streamcache.schema import KeySchemas
+from streamcache.settings import Settings
+
+# Hyphens and numbers: naive "-".join would make t-1/"a" and t/"1"-"a" one key,
+# and "a-b"/"c" the same as "a"/"b-c".
+SCHEMAS = {"t": ("pk", "sk"), "t-1": ("id",), "n": ("num",)}
+KEY_POOL: list[tuple[str, dict[str, Any]]] = [
+    ("t", {"pk": {"S": "a-b"}, "sk": {"S": "c"}}),
+    ("t", {"pk": {"S": "a"}, "sk": {"S": "b-c"}}),
+    ("t", {"pk": {"S": "1"}, "sk": {"S": "a"}}),
+    ("t-1", {"id": {"S": "a"}}),
+    ("t-1", {"id": {"S": "%2D"}}),
+    ("t", {"pk": {"S": "%2D"}, "sk": {"S": "x"}}),
+    ("n", {"num": {"N": "12345678901234567890123456789012345678"}}),
+    ("n", {"num": {"N": "1.5"}}),
+    ("n", {"num": {"N": "-0.000000000000000000000000000000000001"}}),
+]
+# Spellings DynamoDB treats as the same number as a key in KEY_POOL.
+RESPELL = {
+    "1.5": "1.50",
+    "12345678901234567890123456789012345678": "1.2345678901234567890123456789012345678E37",
+}
+
+# Sequence numbers start where digit counts change: 21 -> 22 digits, 39 -> 40.
+SEQUENCE_STARTS = (10**21 - 40, 1100000000017454423009, 10**39 - 40)
+TTL_S = 600
+
+
+@dataclass
+class Stats:
+    schedules: int = 0
+    writes: int = 0
+    invocations: int = 0
+    records_delivered: int = 0
+    rewinds: int = 0
+    redrives: int = 0
+    errors: int = 0
+    partials: int = 0
+    reads: int = 0
+    raced_reads: int = 0
+    fills_rejected: int = 0
+    checks: int = 0
+    faults: dict[str, int] = field(default_factory=dict)
+    staleness_ms: list[float] = field(default_factory=list)
+    staleness_steps: list[int] = field(default_factory=list)
+
+    def fault(self, name: str) -> None:
+        self.faults[name] = self.faults.get(name, 0) + 1
+
+
+class ModelTable:
+    """``reader.table.Table`` over the model, with a hook that runs after each read returns."""
+
+    def __init__(self, truth: model.Truth) -> None:
+        self.truth = truth
+        self.after_read: Callable[[], None] | None = None
+        self.fail: Callable[[], None] | None = None  # raises to emulate DynamoDB errors
+
+    def get(self, table: str, key: dict[str, Any]) -> dict[str, Any] | None:
+        if self.fail is not None:
+            self.fail()
+        item = self.truth.get(table, key)
+        hook, self.after_read = self.after_read, None
+        if hook is not None:
+            hook()  # the forced race: writes and their delivery land between read and fill
+        return item
+
+
+def sequence_source(start: int, gaps: list[int]) -> Iterator[int]:
+    return model.sequences(start, itertools.cycle(gaps or [1]))
+
+
+class World:
+    def __init__(  # noqa: PLR0917 - tests build worlds positionally
+        self,
+        client: redis.Redis,
+        choices: Choices,
+        view: str,
+        sequence_start: int,
+        stats: Stats,
+        reader_client: redis.Redis | None = None,
+        gaps: list[int] | None = None,
+    ) -> None:
+        self.client = client
+        self.choices = choices
+        self.stats = stats
+        self.truth = model.Truth(SCHEMAS, sequence_source(sequence_start, gaps or [1, 7, 100]), view)
+        settings = Settings(redis_url="redis://unused", key_schema=SCHEMAS, cache_ttl_seconds=TTL_S)
+        self.invalidator = Invalidator(settings, client, KeySchemas(SCHEMAS, None))
+        self.scripts = Scripts.register(client)
+        self.shard = Shard(choices, max_batch=1 + choices.pick(10))
+        self.table = ModelTable(self.truth)
+        rc = reader_client if reader_client is not None else client
+        self.reader = CacheAside(ReaderCache(rc), self.table, CircuitBreaker(3, 0.05), Expiry(TTL_S, TTL_S))
+        self.observed: dict[str, int] = {}  # per key: newest state the cache has shown
+        self.applied_floor: dict[str, int] = {}  # per key: newest state whose record was applied
+        self.applied: set[int] = set()  # record indexes the invalidator confirmed
+        self.pending: dict[str, list[tuple[int, float, int]]] = {}  # (state, written at, step)
+        self.steps = 0
+        self.log: list[str] = []
+        # Few keys make collisions of writes, deliveries and reads on one key likely.
+        self.key_count = 1 + choices.pick(len(KEY_POOL))
+
+    def pick_key(self) -> tuple[str, dict[str, Any]]:
+        return KEY_POOL[self.choices.pick(self.key_count)]
+
+    # -- actions -------------------------------------------------------------
+
+    def write(self) -> None:
+        table, key = self.pick_key()
+        op = model.OPERATIONS[self.choices.pick(len(model.OPERATIONS))]
+        if self.choices.pick(4) == 3:
+            key = {n: {t: RESPELL.get(v, v)} for n, tv in key.items() for t, v in tv.items()}
+        record = self.truth.write(table, key, op)
+        if record is None:
+            return
+        self.stats.writes += 1
+        ck, state = self.truth.record_states[-1]
+        self.pending.setdefault(ck, []).append((state, time.perf_counter(), self.steps))
+        self.log.append(f"write #{len(self.truth.records) - 1} {op} {ck} -> state {state}")
+
+    def deliver(self) -> bool:
+        """One event source mapping step; False when the shard is caught up."""
+        inv = self.shard.next(len(self.truth.records))
+        if inv is None:
+            return False
+        self.run(inv)
+        return True
+
+    def run(self, inv: Invocation) -> None:
+        self.log.append(inv.describe())
+        if inv.outcome == REWIND:
+            self.stats.rewinds += 1
+        elif inv.outcome == REDRIVE:
+            self.redrive(inv.batch)
+        else:
+            self.invoke(inv)
+
+    def invoke(self, inv: Invocation) -> None:
+        self.stats.invocations += 1
+        self.stats.records_delivered += len(inv.applied)
+        self.stats.errors += inv.outcome == ERROR
+        self.stats.partials += inv.failed_at is not None
+        first, errored = self._apply(inv.applied)
+        position = None if first is None else inv.batch.index(inv.applied[first])
+        self.shard.complete(inv, position, errored)
+
+    def _apply(self, indexes: tuple[int, ...]) -> tuple[int | None, bool]:
+        """Run the real invalidator on these records: (first reported position, raised)."""
+        if not indexes:
+            return None, False
+        records = [self.truth.records[i] for i in indexes]
+        try:
+            result = self.invalidator.process({"Records": records})
+        except Exception as err:  # an invocation error: Lambda retries / bisects
+            self.log.append(f"  handler raised {type(err).__name__}")
+            return 0, True
+        failed = {f["itemIdentifier"] for f in result.response["batchItemFailures"]}
+        first = next((p for p, r in enumerate(records) if r["dynamodb"]["SequenceNumber"] in failed), None)
+        applied = indexes if first is None else indexes[:first]
+        self.applied.update(applied)
+        for i in applied:
+            ck, state = self.truth.record_states[i]
+            self.applied_floor[ck] = max(self.applied_floor.get(ck, 0), state)
+        return first, False
+
+    def redrive(self, indexes: tuple[int, ...]) -> None:
+        """What the redrive tool does: invalidate each skipped record's key at its version."""
+        self.stats.redrives += 1
+        commands = []
+        for i in indexes:
+            ck, _ = self.truth.record_states[i]
+            seq = self.truth.records[i]["dynamodb"]["SequenceNumber"]
+            commands.append(Command(ck, entry.INVALIDATED, entry.pad_version(seq), b"", "redrive"))
+        outcomes = apply_commands(self.client, self.scripts.apply, commands, TTL_S)
+        failed = [c for c, o in zip(indexes, outcomes, strict=True) if isinstance(o, Exception)]
+        self.shard.skipped.extend(failed)  # not confirmed: redriven again later
+
+    def read(self, race: bool = False) -> Result | None:
+        """One reader lookup; with ``race``, steps run between its DynamoDB read and its fill."""
+        table, key = self.pick_key()
+        h = self.truth.history(table, key)
+        floor = self.applied_floor.get(h.cache_key, 0)
+        if race:
+            self.stats.raced_reads += 1
+            self.table.after_read = lambda: self._race(table, key)
+        try:
+            result = self.reader.lookup(table, h.key, h.cache_key)
+        except Exception as err:  # DynamoDB failed: the reader answers an error, nothing to check
+            self.log.append(f"read {h.cache_key} failed: {type(err).__name__}")
+            self.table.after_read = None
+            return None
+        self.stats.reads += 1
+        self.stats.fills_rejected += result.fill_rejected
+        self._check_read(h, result, floor)
+        return result
+
+    def _race(self, table: str, key: dict[str, Any]) -> None:
+        self.log.append("  -- between the reader's DynamoDB read and its fill:")
+        record = self.truth.write(table, key, model.OPERATIONS[self.choices.pick(len(model.OPERATIONS))])
+        if record is not None:
+            self.stats.writes += 1
+            ck, state = self.truth.record_states[-1]
+            self.pending.setdefault(ck, []).append((state, time.perf_counter(), self.steps))
+            self.log.append(f"  write #{len(self.truth.records) - 1} -> state {state}")
+        for _ in range(1 + self.choices.pick(3)):
+            if not self.deliver():
+                break
+
+    # -- the schedule ----------------------------------------------------------
+
+    def tick(self) -> None:
+        """One step chosen by the schedule, then the monotonic check."""
+        action = self.choices.pick(8)
+        if action in (0, 1, 2):
+            self.write()
+        elif action in (3, 4, 5):
+            self.deliver()
+        elif action == 6:
+            self.read()
+        else:
+            self.read(race=True)
+        self.steps += 1
+        self.check_monotonic()
+
+    def drain(self) -> None:
+        """Deliver everything (Lambda's retries), then redrive the failure destination."""
+        for _ in range(100_000):
+            if not self.deliver():
+                inv = self.shard.drain_redrives()
+                if inv is None:
+                    self.check_monotonic()
+                    return
+                self.run(inv)
+            self.check_monotonic()
+        raise AssertionError("the shard never caught up:\n" + self.describe())
+
+    # -- checks ----------------------------------------------------------------
+
+    def contents(self) -> dict[str, bytes | None]:
+        keys = list(self.truth.by_cache_key)
+        return dict(zip(keys, self.client.mget(keys), strict=True)) if keys else {}
+
+    def check_monotonic(self) -> None:
+        self.stats.checks += 1
+        now = time.perf_counter()
+        for ck, value in self.contents().items():
+            shown = self.truth.candidates(ck, value)
+            self._staleness(ck, shown, now)
+            if shown is None:
+                continue
+            seen = self.observed.get(ck, 0)
+            newer = [i for i in shown if i >= seen]
+            assert newer, self.fail(f"{ck} went back to state(s) {shown} after showing state {seen}")
+            self.observed[ck] = min(newer)
+
+    def _staleness(self, ck: str, shown: list[int] | None, now: float) -> None:
+        """A write's staleness ends when the key stops showing any state older than it."""
+        waiting = self.pending.get(ck)
+        while waiting and (shown is None or max(shown) >= waiting[0][0]):
+            _, written, step = waiting.pop(0)
+            self.stats.staleness_ms.append((now - written) * 1000.0)
+            self.stats.staleness_steps.append(self.steps - step)
+
+    def _check_read(self, h: model.History, result: Result, floor: int) -> None:
+        item = result.item
+        shown = h.absent_indexes() if item is None else [model.state_of_item(h, item)]
+        assert max(shown) >= floor, self.fail(
+            f"read of {h.cache_key} from {result.source} answered state(s) {shown}; "
+            f"state {floor} had been applied before the read began"
+        )
+
+    def check_converged(self) -> None:
+        """After draining, with no reader in flight: nothing, or exactly the latest state."""
+        for ck, value in self.contents().items():
+            shown = self.truth.candidates(ck, value)
+            latest = self.truth.by_cache_key[ck].latest
+            assert shown is None or latest in shown, self.fail(
+                f"{ck} holds state(s) {shown} after draining; the latest is {latest}"
+            )
+        unknown = {k.decode() for k in self.client.keys("*")} - set(self.truth.by_cache_key)
+        assert not unknown, self.fail(f"keys no item maps to: {sorted(unknown)}")
+
+    def forget_cache(self) -> None:
+        """Redis lost its data: what it showed before no longer binds, nor what was applied
+        but not yet checkpointed (Lambda re-delivers it)."""
+        self.observed.clear()
+        self.applied_floor.clear()
+        for i in sorted(self.applied):
+            if i >= self.shard.checkpoint:
+                continue
+            ck, state = self.truth.record_states[i]
+            self.applied_floor[ck] = max(self.applied_floor.get(ck, 0), state)
+
+    def describe(self) -> str:
+        return "\n".join(["schedule:", *("  " + line for line in self.log[-200:])])
+
+    def fail(self, message: str) -> str:
+        return f"{message}\n{self.describe()}"
