@@ -34,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
         _section(results, "cold_start", lambda: coldstart.run(rig, reader_init), report.coldstart)
         _section(results, "memory", lambda: memory.run(rig), report.memory)
         _section(results, "staleness", lambda: staleness.run(rig), report.staleness)
+    results["machine"]["load_average_at_end"] = machine.load_average()
     results["targets"] = report.targets(results)
     results["seconds"] = round(time.perf_counter() - started, 1)
     print(report.targets_table(results["targets"]))
@@ -52,7 +53,8 @@ def _section(
 
 def _machine_line(m: dict[str, Any]) -> str:
     redis_version = m["redis_server"].split(" sha")[0]
-    return f"{m['cpu']}, {m['cores']} cores, Python {m['python']}, {redis_version}, {m['date']}"
+    load = m.get("load_average_at_start")
+    return f"{m['cpu']}, {m['cores']} cores, Python {m['python']}, {redis_version}, {m['date']}, load {load}"
 
 
 def _write(results: dict[str, Any], out: Path) -> None:

@@ -37,4 +37,13 @@ def describe() -> dict[str, Any]:
         "platform": platform.platform(),
         "redis_server": redis_version(),
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "load_average_at_start": load_average(),
     }
+
+
+def load_average() -> list[float] | None:
+    """1/5/15-minute load: on a shared 2-core machine it says how much to trust the figures."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None

@@ -101,7 +101,7 @@ def contenders(rig: Rig) -> dict[str, Runner]:
 
 
 def reps_for(size: int, quick: bool) -> int:
-    return stats.repetitions(size, 3000, 1, 30) if quick else stats.repetitions(size, 40000, 3, 300)
+    return stats.repetitions(size, 2000, 1, 20) if quick else stats.repetitions(size, 40000, 3, 300)
 
 
 def measure(rig: Rig, run: Runner, template: list[dict[str, Any]], reps: int) -> float:
