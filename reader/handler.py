@@ -13,7 +13,7 @@ from typing import Any
 from reader import direct, http, observe, response
 from reader.observe import metrics
 from reader.runtime import reset, runtime
-from reader.tracing import TRACING, tracer
+from reader.tracing import traced_handler
 
 __all__ = ["handler", "lookup", "reset"]
 
@@ -24,9 +24,7 @@ def _handle(event: Any, context: Any) -> dict[str, Any]:
     return lookup(event)
 
 
-# The X-Ray wrapper only when tracing is on: disabled, it still costs ~20 us a call.
-_traced = tracer.capture_lambda_handler(_handle, capture_response=False) if TRACING else _handle
-handler = metrics.log_metrics(_traced)
+handler = metrics.log_metrics(traced_handler(_handle))
 
 
 def lookup(event: Any) -> dict[str, Any]:

@@ -1,45 +1,68 @@
 """X-Ray subsegments around the Redis and DynamoDB calls (Powertools Tracer).
 
 Responses are never captured: they hold item contents. Locally and in tests
-the tracer is disabled (POWERTOOLS_TRACE_DISABLED=true, or outside Lambda
-Powertools disables it itself); then no wrapper is installed at all, because
-even a disabled X-Ray wrapper costs tens of microseconds on a cache hit.
+tracing is off (POWERTOOLS_TRACE_DISABLED=true, or outside Lambda, by
+Powertools' own rule); then no Tracer is made and no wrapper installed at all:
+constructing one imports the X-Ray SDK (~200 ms of cold start), and even a
+disabled wrapper costs tens of microseconds on a cache hit.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
-from aws_lambda_powertools import Tracer
+from aws_lambda_powertools.tracing.tracer import Tracer
 
 from reader.table import DynamoTable, Table
 from streamcache.codec import Typed
 from streamcache.lookup import Claim, Lease, ReaderCache
 
-tracer = Tracer(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "streamcache-reader"))
-TRACING = not tracer.disabled
+# Powertools' rule (env var, Lambda / SAM / Chalice detection); reading it imports nothing heavy.
+TRACING = not Tracer._is_tracer_disabled()
+
+_tracer: Tracer | None = None
 
 
-class TracedTable(DynamoTable):
-    @tracer.capture_method(capture_response=False)
-    def get(self, table: str, key: Typed) -> Typed | None:
-        return super().get(table, key)
+def tracer() -> Tracer:
+    global _tracer
+    if _tracer is None:
+        _tracer = Tracer(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "streamcache-reader"))
+    return _tracer
 
 
-class TracedCache(ReaderCache):
-    @tracer.capture_method(capture_response=False)
-    def claim(self, key: str) -> Claim:
-        return super().claim(key)
-
-    @tracer.capture_method(capture_response=False)
-    def fill(self, key: str, lease: Lease, payload: bytes, ttl_seconds: int) -> bool:
-        return super().fill(key, lease, payload, ttl_seconds)
+def traced_handler(handler: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    if not TRACING:
+        return handler
+    return tracer().capture_lambda_handler(handler, capture_response=False)
 
 
 def table_port(client: Any) -> Table:
-    return TracedTable(client) if TRACING else DynamoTable(client)
+    if not TRACING:
+        return DynamoTable(client)
+    capture = tracer().capture_method(capture_response=False)
+
+    class TracedTable(DynamoTable):
+        @capture
+        def get(self, table: str, key: Typed) -> Typed | None:
+            return super().get(table, key)
+
+    return TracedTable(client)
 
 
 def cache_port(client: Any) -> ReaderCache:
-    return TracedCache(client) if TRACING else ReaderCache(client)
+    if not TRACING:
+        return ReaderCache(client)
+    capture = tracer().capture_method(capture_response=False)
+
+    class TracedCache(ReaderCache):
+        @capture
+        def claim(self, key: str) -> Claim:
+            return super().claim(key)
+
+        @capture
+        def fill(self, key: str, lease: Lease, payload: bytes, ttl_seconds: int) -> bool:
+            return super().fill(key, lease, payload, ttl_seconds)
+
+    return TracedCache(client)
