@@ -69,13 +69,18 @@ def _steps(rig: Rig, template: list[dict[str, Any]], reps: int) -> dict[str, flo
         "lags (lag.lags_ms)": lambda: lag.lags_ms(template, 0.0),
         "whole process()": lambda: process(rig.workload.restamp(template)),
     }
-    result = {name: 1000 * _median_of(step, reps) for name, step in steps.items()}
+    result = {name: 1000 * seconds for name, seconds in _round_robin(steps, reps).items()}
     result["Redis (apply_commands, 1 chunk/1000 keys)"] = 1000 * _redis_only(rig, template, translate, reps)
     return result
 
 
-def _median_of(step: Callable[[], object], reps: int) -> float:
-    return stats.median([timed(step) for _ in range(reps)])
+def _round_robin(steps: dict[str, Callable[[], object]], reps: int) -> dict[str, float]:
+    """Median seconds of each step; the steps take turns so load drift hits all alike."""
+    seconds: dict[str, list[float]] = {name: [] for name in steps}
+    for _ in range(reps):
+        for name, step in steps.items():
+            seconds[name].append(timed(step))
+    return {name: stats.median(values) for name, values in seconds.items()}
 
 
 def _redis_only(rig: Rig, template: list[dict[str, Any]], translate: Any, reps: int) -> float:

@@ -24,6 +24,9 @@ def throughput(result: Results) -> str:
         )
     else:
         text.append(f"redis-benchmark: {bench.get('note', 'not run')}")
+    ping = result.get("ping_round_trip_us")
+    if ping:
+        text.append(f"redis-py PING round trip: p50 {number(ping['p50'])} us, p99 {number(ping['p99'])} us")
     text += [f"{name}: {times(value)}" for name, value in result["ratios_at_10000"].items()]
     return "\n".join(text)
 

@@ -33,6 +33,7 @@ class Rig:
             "REDIS_URL": self.redis_url,
             "KEY_SCHEMA": key_schema_json(),
             "CACHE_TTL_SECONDS": str(TTL_SECONDS),
+            "CACHE_KEY_PREFIX": "",
             "POWERTOOLS_SERVICE_NAME": "streamcache-invalidator",
             "POWERTOOLS_METRICS_NAMESPACE": "streamcache-bench",
         }

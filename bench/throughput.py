@@ -19,6 +19,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -36,53 +37,57 @@ Batch = dict[str, Any]
 Runner = Callable[[Batch], object]
 
 
-def seed_key(record: dict[str, Any]) -> str:
+# Each contender writes under its own key prefix, so their runs can be interleaved.
+PREFIXES = {OURS: "sc:", HANDLER: "h:", LOOP: "loop:", BARE: "bare:"}
+
+
+def seed_key(record: dict[str, Any], prefix: str = "") -> str:
     """The seed's key: table name, then the Keys values in the record's order, joined by '-'."""
     table = record["eventSourceARN"].split(":", 5)[5].split("/")[1]
     values = [next(iter(typed.values())) for typed in record["dynamodb"]["Keys"].values()]
-    return "-".join([table, *values])
+    return prefix + "-".join([table, *values])
 
 
-def per_record_loop(client: Any) -> Runner:
+def per_record_loop(client: Any, prefix: str = "") -> Runner:
     def run(batch: Batch) -> None:
         for record in batch["Records"]:
             if record["eventName"] == "REMOVE":
-                client.delete(seed_key(record))
+                client.delete(seed_key(record, prefix))
             else:
                 image = json.dumps(record["dynamodb"]["NewImage"])
-                client.set(seed_key(record), image, ex=TTL_SECONDS)
+                client.set(seed_key(record, prefix), image, ex=TTL_SECONDS)
 
     return run
 
 
-def bare_pipelined_set(client: Any) -> Runner:
+def bare_pipelined_set(client: Any, prefix: str = "") -> Runner:
     def run(batch: Batch) -> None:
         records = batch["Records"]
         for start in range(0, len(records), CHUNK_SIZE):
             pipe = client.pipeline(transaction=False)
             for record in records[start : start + CHUNK_SIZE]:
                 if record["eventName"] == "REMOVE":
-                    pipe.delete(seed_key(record))
+                    pipe.delete(seed_key(record, prefix))
                 else:
                     image = orjson.dumps(record["dynamodb"]["NewImage"])
-                    pipe.set(seed_key(record), image, ex=TTL_SECONDS)
+                    pipe.set(seed_key(record, prefix), image, ex=TTL_SECONDS)
             pipe.execute()
 
     return run
 
 
-def streamcache_process(rig: Rig) -> Runner:
+def streamcache_process(rig: Rig, prefix: str = "") -> Runner:
     from invalidator.handler import build
     from streamcache.settings import Settings
 
-    invalidator = build(Settings.from_env(rig.env()))
+    invalidator = build(Settings.from_env({**rig.env(), "CACHE_KEY_PREFIX": prefix}))
     return invalidator.process
 
 
-def powertools_handler(rig: Rig) -> Runner:
+def powertools_handler(rig: Rig, prefix: str = "") -> Runner:
     import invalidator.handler as module
 
-    os.environ.update(rig.env())
+    os.environ.update({**rig.env(), "CACHE_KEY_PREFIX": prefix})
     module.reset()
 
     def run(batch: Batch) -> None:
@@ -93,10 +98,10 @@ def powertools_handler(rig: Rig) -> Runner:
 
 def contenders(rig: Rig) -> dict[str, Runner]:
     return {
-        OURS: streamcache_process(rig),
-        HANDLER: powertools_handler(rig),
-        LOOP: per_record_loop(rig.client()),
-        BARE: bare_pipelined_set(rig.client()),
+        OURS: streamcache_process(rig, PREFIXES[OURS]),
+        HANDLER: powertools_handler(rig, PREFIXES[HANDLER]),
+        LOOP: per_record_loop(rig.client(), PREFIXES[LOOP]),
+        BARE: bare_pipelined_set(rig.client(), PREFIXES[BARE]),
     }
 
 
@@ -104,22 +109,33 @@ def reps_for(size: int, quick: bool) -> int:
     return stats.repetitions(size, 2000, 1, 20) if quick else stats.repetitions(size, 40000, 3, 300)
 
 
-def measure(rig: Rig, run: Runner, template: list[dict[str, Any]], reps: int) -> float:
-    """Median seconds per batch over ``reps`` runs, each on freshly stamped sequence numbers."""
-    seconds = [timed(lambda: run(rig.workload.restamp(template))) for _ in range(reps)]
-    return stats.median(seconds)
+def interleaved(
+    rig: Rig, runners: dict[str, Runner], template: list[dict[str, Any]], reps: int
+) -> dict[str, float]:
+    """Median seconds per batch for each runner; the runners take turns, so load drift hits all alike.
+
+    Every run gets the same records with freshly stamped (higher) sequence numbers.
+    """
+    seconds: dict[str, list[float]] = {name: [] for name in runners}
+    for _ in range(reps):
+        for name, runner in runners.items():
+            batch = rig.workload.restamp(template)
+            seconds[name].append(timed(lambda: runner(batch)))  # noqa: B023 (called at once)
+    return {name: stats.median(values) for name, values in seconds.items()}
 
 
 def run(rig: Rig) -> dict[str, Any]:
     runners = contenders(rig)
     templates = {size: rig.workload.records(size) for size in SIZES}
     gc.freeze()  # the templates live all run: keep them out of every timed collection
-    series: dict[str, dict[str, float]] = {name: {} for name in runners}
-    for name, runner in runners.items():
-        rig.flush()
+    rig.flush()
+    for runner in runners.values():
         runner(rig.workload.restamp(templates[1000]))  # warm-up: connection, script load, keys exist
-        for size in SIZES:
-            series[name][str(size)] = size / measure(rig, runner, templates[size], reps_for(size, rig.quick))
+    series: dict[str, dict[str, float]] = {name: {} for name in runners}
+    for size in SIZES:
+        medians = interleaved(rig, runners, templates[size], reps_for(size, rig.quick))
+        for name, seconds in medians.items():
+            series[name][str(size)] = stats.rate(size, seconds)
     distinct = _distinct_keys(rig, runners)
     gc.unfreeze()
     return {
@@ -127,21 +143,30 @@ def run(rig: Rig) -> dict[str, Any]:
         "records_per_s": series,
         "distinct_keys_10000": distinct,
         "redis_benchmark": redis_benchmark(rig.port, 20000 if rig.quick else 100000),
+        "ping_round_trip_us": ping_round_trip_us(rig.client(), 200),
         "ratios_at_10000": _ratios(series),
     }
+
+
+def ping_round_trip_us(client: Any, count: int) -> dict[str, float]:
+    """PING latency through redis-py: what one round trip of the per-record loop costs at least."""
+    samples = []
+    for _ in range(count):
+        start = time.perf_counter()
+        client.ping()
+        samples.append((time.perf_counter() - start) * 1e6)
+    return {"p50": stats.percentile(samples, 0.5), "p99": stats.percentile(samples, 0.99)}
 
 
 def _distinct_keys(rig: Rig, runners: dict[str, Runner]) -> dict[str, float]:
     """10,000 records on 10,000 keys: deduplication cannot help, the protocol's cost shows."""
     template = rig.workload.records(TARGET_SIZE, distinct=True)
     gc.freeze()
-    reps = 1 if rig.quick else 3
-    result = {}
-    for name in (OURS, BARE):
-        rig.flush()
-        runners[name](rig.workload.restamp(template))
-        result[name] = TARGET_SIZE / measure(rig, runners[name], template, reps)
-    return result
+    pair = {name: runners[name] for name in (OURS, BARE)}
+    for runner in pair.values():
+        runner(rig.workload.restamp(template))  # the 10,000 keys exist, as in a steady state
+    medians = interleaved(rig, pair, template, 1 if rig.quick else 3)
+    return {name: stats.rate(TARGET_SIZE, seconds) for name, seconds in medians.items()}
 
 
 def _ratios(series: dict[str, dict[str, float]]) -> dict[str, float | None]:
