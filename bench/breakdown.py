@@ -23,7 +23,7 @@ from bench.workload import KEY_SCHEMA
 from streamcache import entry, lag
 from streamcache.batch import plan_batch, records_of
 from streamcache.protocol import Scripts, apply_commands
-from streamcache.records import record_key, to_command
+from streamcache.records import command_for, record_key
 from streamcache.schema import KeySchemas
 
 PROFILE_ROWS = 15
@@ -48,11 +48,13 @@ def _steps(rig: Rig, template: list[dict[str, Any]], reps: int) -> dict[str, flo
     document = orjson.dumps(rig.workload.restamp(template))
     images = [r["dynamodb"]["NewImage"] for r in template if "NewImage" in r["dynamodb"]]
 
-    def translate(r: dict[str, Any]) -> Any:
-        return to_command(r, schemas, "")
+    def key_of(r: dict[str, Any]) -> str:
+        return record_key(r, schemas, "")
+
+    translate = (key_of, command_for)
 
     def write() -> None:
-        plan = plan_batch(rig.workload.restamp(template)["Records"], translate)
+        plan = plan_batch(rig.workload.restamp(template)["Records"], *translate)
         apply_commands(client, script, list(plan.commands.values()), TTL_SECONDS)
 
     write()  # warm-up: script loaded, keys exist
@@ -60,7 +62,7 @@ def _steps(rig: Rig, template: list[dict[str, Any]], reps: int) -> dict[str, flo
         "event parse: json.loads": lambda: json.loads(document),
         "event parse: orjson.loads": lambda: orjson.loads(document),
         "validate (records_of)": lambda: records_of({"Records": template}),
-        "translate (plan_batch)": lambda: plan_batch(template, translate),
+        "translate (plan_batch)": lambda: plan_batch(template, *translate),
         "  of which keys (record_key)": lambda: [record_key(r, schemas, "") for r in template],
         "  of which encoding (orjson.dumps)": lambda: [entry.encode_item(i) for i in images],
         "  of which versions (pad_version)": lambda: [
@@ -88,7 +90,7 @@ def _redis_only(rig: Rig, template: list[dict[str, Any]], translate: Any, reps: 
     script = Scripts.register(client).apply
     seconds = []
     for _ in range(reps):
-        plan = plan_batch(rig.workload.restamp(template)["Records"], translate)
+        plan = plan_batch(rig.workload.restamp(template)["Records"], *translate)
         commands = list(plan.commands.values())
         seconds.append(timed(partial(apply_commands, client, script, commands, TTL_SECONDS)))
     return stats.median(seconds)

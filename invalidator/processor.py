@@ -20,7 +20,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from streamcache import entry, lag
 from streamcache.batch import Plan, batch_response, first_unapplied, plan_batch, records_of
 from streamcache.protocol import APPLIED, INVALIDATED, SKIPPED, Outcome, Scripts, apply_commands
-from streamcache.records import Command, to_command
+from streamcache.records import Command, command_for, record_key
 from streamcache.schema import KeySchemas
 from streamcache.settings import Settings
 
@@ -56,7 +56,7 @@ class Invalidator:
     def process(self, event: object) -> BatchResult:
         records = records_of(event)
         prefix = self._settings.key_prefix
-        plan = plan_batch(records, lambda r: to_command(r, self._schemas, prefix))
+        plan = plan_batch(records, lambda r: record_key(r, self._schemas, prefix), command_for)
         outcomes = self._write(list(plan.commands.values()))
         return self._result(records, plan, outcomes)
 

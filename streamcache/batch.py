@@ -14,10 +14,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from streamcache.entry import pad_version
 from streamcache.errors import MalformedEventError, RecordError
 from streamcache.records import Command, sequence_number
 
-Translate = Callable[[dict[str, Any]], Command]
+KeyOf = Callable[[dict[str, Any]], str]  # raises RecordError when the record names no usable key
+Build = Callable[[dict[str, Any], str], Command]
 
 
 @dataclass
@@ -40,20 +42,26 @@ def records_of(event: object) -> list[dict[str, Any]]:
     return records
 
 
-def plan_batch(records: Sequence[dict[str, Any]], translate: Translate) -> Plan:
-    """Translate every record; for each key keep only the newest command."""
+def plan_batch(records: Sequence[dict[str, Any]], key_of: KeyOf, build: Build) -> Plan:
+    """Find every record's key; build a command only for the newest record per key.
+
+    Building encodes the image, the costliest step: a batch that touches a key
+    many times encodes it once (a 10,000-record batch over 1,000 keys: 1,000).
+    """
     plan = Plan([sequence_number(r) for r in records], [])
+    newest: dict[str, tuple[str, int]] = {}  # key -> (version, record index)
     for index, record in enumerate(records):
         try:
-            command = translate(record)
+            key = key_of(record)
         except RecordError as err:
             plan.record_keys.append(None)
             plan.unusable.append((index, str(err)))
             continue
-        plan.record_keys.append(command.key)
-        current = plan.commands.get(command.key)
-        if current is None or command.version >= current.version:
-            plan.commands[command.key] = command
+        plan.record_keys.append(key)
+        version = pad_version(plan.sequence_numbers[index])
+        if key not in newest or version >= newest[key][0]:
+            newest[key] = (version, index)
+    plan.commands = {key: build(records[index], key) for key, (_, index) in newest.items()}
     return plan
 
 

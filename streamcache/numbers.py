@@ -36,14 +36,29 @@ def canonical_number(text: str) -> str:
     Exact, no exponent, no trailing zeros after the point, no leading ``+``,
     zero is ``0``: ``1.50`` -> ``1.5``, ``1e2`` -> ``100``, ``-0`` -> ``0``.
     """
+    if _is_canonical_integer(text):  # most keys: already canonical, skip Decimal (~3x faster)
+        return text
     value = parse_number(text)
     if value.is_zero():
         return "0"
     return format(value.normalize(_EXACT), "f")
 
 
+def _is_canonical_integer(text: object) -> bool:
+    """1 to 38 ASCII digits without a leading zero (or "0"): canonical as it stands."""
+    return (
+        isinstance(text, str)
+        and 0 < len(text) <= MAX_DIGITS
+        and text.isascii()
+        and text.isdigit()
+        and (text[0] != "0" or text == "0")
+    )
+
+
 def plain_number(text: str) -> int | float:
     """``int`` when integral, else ``float`` (the reader's ``plain`` format)."""
+    if _is_canonical_integer(text):
+        return int(text)
     value = parse_number(text)
     if value == value.to_integral_value(context=_EXACT):
         return int(value)

@@ -62,7 +62,11 @@ def record_key(record: Mapping[str, Any], schemas: KeySchemas, prefix: str) -> s
 
 def to_command(record: Mapping[str, Any], schemas: KeySchemas, prefix: str) -> Command:
     """Translate one (already validated) stream record into its cache command."""
-    key = record_key(record, schemas, prefix)
+    return command_for(record, record_key(record, schemas, prefix))
+
+
+def command_for(record: Mapping[str, Any], key: str) -> Command:
+    """The cache command of a record whose key is already known."""
     version = entry.pad_version(record["dynamodb"]["SequenceNumber"])
     event = record.get("eventName")
     if event == "REMOVE":

@@ -7,7 +7,7 @@ import pytest
 from streamcache.batch import batch_response, first_unapplied, plan_batch, records_of
 from streamcache.errors import MalformedEventError
 from streamcache.local import events
-from streamcache.records import to_command
+from streamcache.records import command_for, record_key
 from streamcache.schema import KeySchemas
 
 SCHEMAS = KeySchemas({"t": ("id",)}, describe=None)
@@ -19,7 +19,7 @@ def rec(key: str, seq: int, value: str = "v") -> dict:
 
 
 def plan(records: list[dict]):
-    return plan_batch(records, lambda r: to_command(r, SCHEMAS, ""))
+    return plan_batch(records, lambda r: record_key(r, SCHEMAS, ""), command_for)
 
 
 def test_newest_record_per_key_wins() -> None:
@@ -31,6 +31,19 @@ def test_newest_record_per_key_wins() -> None:
 def test_dedup_keeps_higher_version_even_out_of_order() -> None:
     p = plan([rec("a", 30, "new"), rec("a", 10, "old")])
     assert p.commands["t-a"].version.endswith("30")
+
+
+def test_only_the_newest_record_per_key_is_built() -> None:
+    built: list[str] = []
+
+    def build(record: dict, key: str):
+        built.append(record["dynamodb"]["SequenceNumber"])
+        return command_for(record, key)
+
+    plan_batch(
+        [rec("a", 10), rec("a", 20), rec("b", 15), rec("a", 30)], lambda r: record_key(r, SCHEMAS, ""), build
+    )
+    assert sorted(built) == ["15", "30"]
 
 
 def test_unusable_record_is_listed_and_keyless() -> None:

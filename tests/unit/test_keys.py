@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from streamcache import numbers as numbers_module
 from streamcache.errors import KeyValueError, RecordError
 from streamcache.keys import cache_key, esc, table_from_arn
 from streamcache.numbers import canonical_number
@@ -177,3 +178,11 @@ def test_numbers_dynamodb_treats_as_equal_share_a_key(text: str) -> None:
 
 def test_esc_is_reversible_in_order() -> None:
     assert esc("%2D-") == "%252D%2D"
+
+
+@given(st.integers(min_value=0, max_value=10**38 - 1).map(str))
+def test_integer_fast_path_agrees_with_decimal_path(text: str) -> None:
+    slow = format(Decimal(text).normalize(numbers_module._EXACT), "f")
+    assert canonical_number(text) == ("0" if Decimal(text).is_zero() else slow)
+    assert canonical_number("0" + text) == canonical_number(text)  # leading zero: slow path
+    assert numbers_module.plain_number(text) == int(text)
