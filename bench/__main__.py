@@ -10,7 +10,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import breakdown, coldstart, machine, memory, plot, reader, report, staleness, throughput
+from bench import (
+    breakdown,
+    cluster,
+    coldstart,
+    machine,
+    memory,
+    plot,
+    reader,
+    report,
+    staleness,
+    throughput,
+)
 from bench.rig import Rig, quiet_stdout
 from streamcache.local.redis_server import running_redis
 
@@ -28,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     with running_redis() as server:
         rig = Rig(server.url, server.port, quick=args.quick)
         _section(results, "throughput", lambda: throughput.run(rig), report.throughput)
+        _section(results, "cluster", lambda: cluster.run(rig), report.cluster)
         _section(results, "breakdown", lambda: breakdown.run(rig), report.breakdown)
         _section(results, "reader", lambda: reader.run(rig), report.reader)
         reader_init = results["reader"].get("init")

@@ -9,6 +9,15 @@ from bench.table import number, render, times
 Results = dict[str, Any]
 
 
+def cluster(result: Results) -> str:
+    sizes = [str(n) for n in result["sizes"]]
+    rows = [[name, *(series[s] for s in sizes)] for name, series in result["records_per_s"].items()]
+    table = render(
+        ["records/s by batch size", *sizes], rows, "Invalidator throughput: cluster vs single node"
+    )
+    return table + f"\ncluster / single node @10k: {result['cluster_over_single_at_10000']:.2f}x"
+
+
 def throughput(result: Results) -> str:
     sizes = [str(s) for s in result["sizes"]]
     rows = [[name, *(by_size.get(s) for s in sizes)] for name, by_size in result["records_per_s"].items()]
