@@ -20,6 +20,8 @@ from streamcache.local.stream import (
     streams_client,
 )
 
+from .conftest import create_orders_table
+
 
 @pytest.fixture
 def table() -> Iterator[Any]:
@@ -27,19 +29,7 @@ def table() -> Iterator[Any]:
 
     with embedded_aws("in-process"):
         dynamodb = boto3.client("dynamodb")
-        dynamodb.create_table(
-            TableName="orders",
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "N"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
-        )
+        create_orders_table(dynamodb)
         yield dynamodb
 
 
