@@ -11,12 +11,10 @@ Calls alternate between ours and the baseline so drift hits both alike.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -24,6 +22,8 @@ from bench import stats
 from bench.coldstart import python
 from bench.rig import Rig
 from bench.workload import TABLE, item, typed_keys
+from streamcache.local.embedded import patched_environ
+from streamcache.local.tables import create_orders_table
 
 THREADS = (1, 8, 32)
 KEYS = 50
@@ -50,42 +50,16 @@ def run(rig: Rig) -> dict[str, Any]:
         import reader.handler  # noqa: F401
     except ImportError as err:
         return {"available": False, "note": f"cannot import {err.name}"}
-    with _environment(env(rig)):
+    with patched_environ(env(rig)):
         return _measure(rig)
-
-
-@contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def create_table(client: Any, keys: int, stream: bool = False) -> dict[str, Any]:
     """The ``orders`` table (pk S, sk N) with ``keys`` items; a NEW_AND_OLD_IMAGES stream if asked."""
-    extra: dict[str, Any] = {}
-    if stream:
-        extra["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
-    created: dict[str, Any] = client.create_table(
-        TableName=TABLE,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "N"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-        **extra,
-    )
+    description = create_orders_table(client, stream=stream)
     for index in range(keys):
         client.put_item(TableName=TABLE, Item=item(index, 1))
-    return created["TableDescription"]
+    return description
 
 
 def request(index: int, fmt: str = "plain") -> dict[str, Any]:

@@ -30,6 +30,7 @@ from streamcache.local.inspect import holding
 from streamcache.local.redrive import RedriveReport, redrive
 from streamcache.local.replay import QUIET_ENV, without_metrics
 from streamcache.local.stream import DynamoDBStream, StreamSource, streams_client
+from streamcache.local.tables import create_orders_table
 from streamcache.schema import KeySchemas
 
 TABLE = "orders"
@@ -150,17 +151,7 @@ def _run(options: DemoOptions, aws: EmbeddedAws, redis_url: str, say: Say) -> Ou
 
 
 def _create_table(dynamodb: Any) -> str:
-    dynamodb.create_table(
-        TableName=TABLE,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "N"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
-    )
-    return str(dynamodb.describe_table(TableName=TABLE)["Table"]["LatestStreamArn"])
+    return str(create_orders_table(dynamodb)["LatestStreamArn"])
 
 
 def _write(dynamodb: Any, source: StreamSource, count: int, writes: Counter[str]) -> tuple[list[Key], str]:

@@ -9,6 +9,7 @@ import pytest
 import redis
 
 import invalidator.handler as invalidator_handler
+from streamcache.local import tables
 from tests.functional.readerkit import dynamodb, read, reader_env  # noqa: F401 (the reader's fixtures)
 
 KEY_SCHEMA = '{"orders": ["pk", "sk"], "users": ["id"], "blobs": ["b"]}'
@@ -41,16 +42,4 @@ def cache(redis_url: str) -> Iterator[redis.Redis]:
 
 def create_orders_table(client: Any) -> None:
     """``orders`` (pk S, sk N) with a NEW_AND_OLD_IMAGES stream, through a boto3 DynamoDB client."""
-    client.create_table(
-        TableName="orders",
-        KeySchema=[
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "N"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
-    )
+    tables.create_orders_table(client)

@@ -20,6 +20,7 @@ import reader.handler as reader_handler
 from reader import runtime as reader_runtime
 from streamcache import aws
 from streamcache.local import events
+from streamcache.local.tables import create_table
 
 # name -> [(attribute, key type, attribute type)]
 TABLES = {
@@ -45,12 +46,7 @@ def dynamodb(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     with mock_aws():
         client = boto3.client("dynamodb", region_name="us-east-1")
         for table, keys in TABLES.items():
-            client.create_table(
-                TableName=table,
-                KeySchema=[{"AttributeName": n, "KeyType": k} for n, k, _ in keys],
-                AttributeDefinitions=[{"AttributeName": n, "AttributeType": t} for n, _, t in keys],
-                BillingMode="PAY_PER_REQUEST",
-            )
+            create_table(client, table, [(n, t) for n, _, t in keys], stream=False)
         yield client
     aws.client.cache_clear()
 
