@@ -65,3 +65,15 @@ def test_auth_secret_forms() -> None:
     with pytest.raises(ConfigError) as err:
         parse_auth_secret("{not json hunter2")
     assert "hunter2" not in str(err.value) and err.value.__cause__ is None
+
+
+def test_missing_aws_region_is_one_clear_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from streamcache import aws
+
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE", "AWS_CONFIG_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    aws.client.cache_clear()
+    with pytest.raises(ConfigError, match="set AWS_REGION or AWS_DEFAULT_REGION"):
+        aws.client("dynamodb")
+    aws.client.cache_clear()
