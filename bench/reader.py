@@ -22,7 +22,7 @@ from bench import stats
 from bench.coldstart import python
 from bench.rig import Rig
 from bench.workload import TABLE, item, typed_keys
-from streamcache.local.embedded import patched_environ
+from streamcache.local.embedded import FAKE_AWS_ENV, patched_environ
 from streamcache.local.tables import create_orders_table
 
 THREADS = (1, 8, 32)
@@ -36,10 +36,7 @@ def env(rig: Rig) -> dict[str, str]:
         "ALLOWED_TABLES": TABLE,
         "POWERTOOLS_SERVICE_NAME": "streamcache-reader",
         "POWERTOOLS_TRACE_DISABLED": "true",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+        **FAKE_AWS_ENV,
     }
 
 

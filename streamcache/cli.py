@@ -149,21 +149,25 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _consume(args: argparse.Namespace) -> int:
+    from streamcache.local import esm
     from streamcache.local.consume import ConsumeOptions, consume
 
     if not args.table:
         raise _usage("--table is required (or set TABLE_NAME)")
+    mapping = esm.MappingConfig(
+        batch_size=args.batch_size,
+        maximum_batching_window_s=args.batching_window,
+        bisect_batch_on_function_error=not args.no_bisect,
+        report_batch_item_failures=not args.no_report_batch_item_failures,
+        maximum_retry_attempts=args.max_retry_attempts,
+        maximum_record_age_s=args.max_record_age,
+        starting_position=args.starting_position,
+    )
     options = ConsumeOptions(
         table=args.table,
+        mapping=mapping,
         endpoint_url=args.endpoint_url,
         until_caught_up=args.until_caught_up,
-        batch_size=args.batch_size,
-        batching_window_s=args.batching_window,
-        max_retry_attempts=args.max_retry_attempts,
-        max_record_age_s=args.max_record_age,
-        bisect=not args.no_bisect,
-        report_batch_item_failures=not args.no_report_batch_item_failures,
-        starting_position=args.starting_position,
         destination=args.destination,
     )
     return consume(options)

@@ -12,6 +12,8 @@ import redis
 # The consistency suite's figures, printed by whichever process prints (xdist controller too).
 from consistency.summary import pytest_terminal_summary  # noqa: F401
 
+from streamcache import aws
+from streamcache.local.embedded import FAKE_AWS_ENV
 from streamcache.local.redis_cluster import RedisClusterNodes, running_cluster
 from streamcache.local.redis_server import RedisServer, running_redis
 
@@ -88,3 +90,13 @@ def any_redis(request: pytest.FixtureRequest) -> RedisTarget:
     if request.param == "cluster":
         return RedisTarget(request.getfixturevalue("cluster_url"), cluster=True)
     return RedisTarget(request.getfixturevalue("redis_url"), cluster=False)
+
+
+@pytest.fixture
+def fake_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Fake credentials and region for moto; no boto3 client made outside the mock is reused."""
+    for name, value in FAKE_AWS_ENV.items():
+        monkeypatch.setenv(name, value)
+    aws.client.cache_clear()
+    yield
+    aws.client.cache_clear()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from streamcache.local import esm
 from streamcache.local.destination import destination_for
@@ -14,28 +14,14 @@ from streamcache.settings import Settings
 @dataclass(frozen=True)
 class ConsumeOptions:
     table: str
+    mapping: esm.MappingConfig = field(default_factory=esm.MappingConfig)
     endpoint_url: str | None = None
     until_caught_up: bool = False
-    batch_size: int = 100
-    batching_window_s: float = 0
-    max_retry_attempts: int = 10
-    max_record_age_s: int = -1
-    bisect: bool = True
-    report_batch_item_failures: bool = True
-    starting_position: str = esm.TRIM_HORIZON
     destination: str | None = None
 
 
 def consume(options: ConsumeOptions, say: Callable[[str], None] = print) -> int:
-    config = esm.MappingConfig(
-        batch_size=options.batch_size,
-        maximum_batching_window_s=options.batching_window_s,
-        bisect_batch_on_function_error=options.bisect,
-        report_batch_item_failures=options.report_batch_item_failures,
-        maximum_retry_attempts=options.max_retry_attempts,
-        maximum_record_age_s=options.max_record_age_s,
-        starting_position=options.starting_position,
-    )
+    config = options.mapping
     Settings.from_env()  # a bad setting fails here, once, not as a function error retried forever
     arn = stream_arn_of(options.table, options.endpoint_url)
     source = DynamoDBStream(arn, streams_client(options.endpoint_url))

@@ -32,17 +32,9 @@ BIG = "12345678901234567890123456789012345678"  # 38 significant digits
 
 
 @pytest.fixture
-def dynamodb(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+def dynamodb(monkeypatch: pytest.MonkeyPatch, fake_aws: None) -> Iterator[Any]:
     """moto DynamoDB with the three tables; the cached boto3 client is never reused across mocks."""
-    for name, value in {
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-    }.items():
-        monkeypatch.setenv(name, value)
     monkeypatch.delenv("DYNAMODB_ENDPOINT_URL", raising=False)
-    aws.client.cache_clear()
     with mock_aws():
         client = boto3.client("dynamodb", region_name="us-east-1")
         for table, keys in TABLES.items():

@@ -24,18 +24,10 @@ OLD, NEW = "old-token-Zq81xT", "new-token-Lm27pW"
 
 
 @pytest.fixture
-def secrets(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for name, value in {
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-    }.items():
-        monkeypatch.setenv(name, value)
+def secrets(monkeypatch: pytest.MonkeyPatch, fake_aws: None) -> Iterator[Any]:
     monkeypatch.setattr(connection, "RELOAD_MIN_INTERVAL_S", 0.0)
-    aws.client.cache_clear()
     with mock_aws():
         yield aws.client("secretsmanager")
-    aws.client.cache_clear()
 
 
 @pytest.fixture
