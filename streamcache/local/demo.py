@@ -4,20 +4,32 @@ moto (DynamoDB + Streams + SQS) -> emulated event source mapping -> the
 invalidator -> Redis -> the reader, then a check of CONTRACT section 5.1:
 every key in Redis matches the table (consistent GetItem) or is absent.
 
+The mapping polls the stream in a background thread (4 polls a second, as
+Lambda does) while the main thread writes, so the lag figures are those of a
+running pipeline, not of a backlog: stream lag is (batch applied -
+ApproximateCreationDateTime), invalidation delay is (batch applied - the
+write call returned), both on this process's wall clock. moto's
+ThreadedMotoServer serves each request on its own thread, so a GetRecords can
+run while a write is in flight (one process, though: they share the GIL).
+
 The deliberate fault: the invalidator is wrapped so that it raises whenever
-its batch holds one chosen record (the "poison", an update of the item
-``poisoned/1``). The mapping bisects down to that record, retries it until
-MaximumRetryAttempts is used up, and sends an OnFailure record to an SQS
-queue. That key is then stale in Redis - the demo shows it - until
-``redrive`` re-reads the range from the stream and invalidates it.
+its batch holds one chosen record (the "poison", the only update of the item
+``poisoned/1``, recognised by its key and event name because the mapping may
+meet it before the writer could learn its sequence number). The mapping
+bisects down to that record, retries it until MaximumRetryAttempts is used
+up, and sends an OnFailure record to an SQS queue. That key is then stale in
+Redis - the demo shows it - until ``redrive`` re-reads the range from the
+stream and invalidates it.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 import time
-from collections import Counter
-from collections.abc import Callable
+from collections import Counter, defaultdict, deque
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,6 +60,8 @@ SPECIAL_KEYS = [
 
 Say = Callable[[str], None]
 Key = tuple[str, int]
+Record = dict[str, Any]
+WriteLog = list[tuple[Key, float]]  # (key, wall-clock time the write call returned), in write order
 
 
 @dataclass
@@ -68,6 +82,7 @@ class Outcome:
     reads: list[Counter[str]] = field(default_factory=list)
     mismatches: list[str] = field(default_factory=list)
     keys: int = 0
+    invalidation_delays_ms: list[float] = field(default_factory=list)
 
     @property
     def verified(self) -> bool:
@@ -81,13 +96,123 @@ def typed_key(key: Key) -> dict[str, dict[str, str]]:
 
 def poisoned(handler: esm.Handler, sequence_number: str) -> esm.Handler:
     """The demo's deliberate fault: ``handler`` raises when its batch holds ``sequence_number``."""
+    return poisoned_where(handler, lambda record: _sequence_number(record) == sequence_number)
+
+
+def poisoned_where(handler: esm.Handler, is_poison: Callable[[Record], bool]) -> esm.Handler:
+    """``handler``, raising whenever its batch holds a record ``is_poison`` picks."""
 
     def wrapped(event: dict[str, Any], context: Any) -> Any:
-        if any(r["dynamodb"]["SequenceNumber"] == sequence_number for r in event["Records"]):
-            raise RuntimeError(f"deliberate demo fault on record {sequence_number}")
+        for record in event["Records"]:
+            if is_poison(record):
+                raise RuntimeError(f"deliberate demo fault on record {_sequence_number(record)}")
         return handler(event, context)
 
     return wrapped
+
+
+def is_demo_poison(record: Record) -> bool:
+    """The update of ``POISON_KEY`` (the demo writes it once, and never again)."""
+    return record.get("eventName") == "MODIFY" and record["dynamodb"].get("Keys") == typed_key(POISON_KEY)
+
+
+def _sequence_number(record: Record) -> str:
+    return str(record["dynamodb"]["SequenceNumber"])
+
+
+def poll_while_writing(mapping: esm.EventSourceMapping, writes_done: threading.Event) -> esm.Stats:
+    """Lambda's poller: read the stream to its end every ``poll_interval_s``, until caught up.
+
+    Caught up means a poll that began after the last write found nothing new;
+    checking ``writes_done`` before the poll is what makes that sound.
+    """
+    timing = mapping.timing
+    while True:
+        started = timing.clock()
+        writing_over = writes_done.is_set()
+        if not mapping.poll_once() and writing_over:
+            return mapping.stats
+        timing.sleep(max(0.0, timing.poll_interval_s - (timing.clock() - started)))
+
+
+class FoldedProgress:
+    """The mapping's progress lines, with ``delivered`` lines folded into one per ``every_s``.
+
+    Polling while writing gives a small batch every few milliseconds; a line
+    for each would bury the fault handling. Any other line (bisect, retry,
+    discard) first flushes what was delivered before it, so the order holds.
+    """
+
+    def __init__(self, say: Say, every_s: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self._say, self._every_s, self._clock = say, every_s, clock
+        self._lock = threading.Lock()  # the mapping's thread folds, the main thread may flush
+        self._records = self._invocations = 0
+        self._first = self._last = ""
+        self._since = clock()
+
+    def __call__(self, line: str) -> None:
+        parts = line.split()  # "delivered N record(s) FIRST..LAST"
+        with self._lock:
+            if len(parts) != 4 or parts[0] != "delivered" or not parts[1].isdigit() or ".." not in parts[3]:
+                self._flush()
+                self._say(f"      {line}")
+                return
+            first, last = parts[3].split("..", 1)
+            self._records += int(parts[1])
+            self._invocations += 1
+            self._first, self._last = self._first or first, last
+            if self._clock() - self._since >= self._every_s:
+                self._flush()
+
+    def say(self, line: str) -> None:
+        """A line of the demo's own, printed after anything delivered before it."""
+        with self._lock:
+            self._flush()
+            self._say(line)
+
+    def flush(self) -> None:
+        with self._lock:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._invocations:
+            self._say(
+                f"      delivered {self._records} record(s) in {self._invocations} invocation(s) "
+                f"{self._first}..{self._last}"
+            )
+        self._records = self._invocations = 0
+        self._first = self._last = ""
+        self._since = self._clock()
+
+
+def invalidation_delays_ms(
+    writes: Sequence[tuple[Key, float]], stream: Sequence[tuple[str, Key]], applied: Mapping[str, float]
+) -> list[float]:
+    """Per applied record: its batch's success time minus the time its write call returned.
+
+    ``stream`` is (sequence number, key) in stream order. With one writer and
+    one shard, a key's n-th stream record is that key's n-th write.
+    """
+    returned: dict[Key, deque[float]] = defaultdict(deque)
+    for key, at in writes:
+        returned[key].append(at)
+    delays = []
+    for sequence_number, key in stream:
+        written = returned[key].popleft() if returned[key] else None
+        if written is not None and sequence_number in applied:
+            # Never negative: the record can be applied before the writer has parsed moto's reply.
+            delays.append(max(0.0, (applied[sequence_number] - written) * 1000.0))
+    return delays
+
+
+def creation_resolution(deliveries: Sequence[esm.Delivery]) -> str:
+    """How precise ApproximateCreationDateTime was: AWS rounds it down to the second."""
+    created = [d.created_s for d in deliveries if d.created_s is not None]
+    if not created:
+        return "no ApproximateCreationDateTime"
+    if all(c == int(c) for c in created):
+        return "ApproximateCreationDateTime in whole seconds: up to 1 s high"
+    return "ApproximateCreationDateTime to the ms"
 
 
 def run_demo(options: DemoOptions, say: Say = print) -> int:
@@ -124,14 +249,15 @@ def _run(options: DemoOptions, aws: EmbeddedAws, redis_url: str, say: Say) -> Ou
     dynamodb = aws_client("dynamodb", aws.endpoint_url)
     source = DynamoDBStream(_create_table(dynamodb), streams_client(aws.endpoint_url))
     queue_url = sqs_client(aws.endpoint_url).create_queue(QueueName=QUEUE)["QueueUrl"]
+    destination = SqsDestination(queue_url, sqs_client(aws.endpoint_url))
     outcome = Outcome()
-    say(f"[1/5] writing {options.items} items, then updates and deletes, to table {TABLE!r}")
-    keys, poison_seq = _write(dynamodb, source, options.items, outcome.writes)
-    say(f"      poison record: {poison_seq} (update of {POISON_KEY}); the wrapped invalidator raises on it")
-    say("[2/5] event source mapping: delivering the stream to the invalidator")
-    outcome.stats = _deliver(
-        options, source, SqsDestination(queue_url, sqs_client(aws.endpoint_url)), poison_seq, say
-    )
+    progress = FoldedProgress(say, every_s=0.0 if options.verbose else 1.0)
+    mapping = _mapping(options, source, destination, progress)
+    keys, writes = _write_while_delivering(options, dynamodb, mapping, progress, outcome)
+    say(f"      caught up; poison record: {_poison_sequence_number(source)}")
+    stream = _stream_keys(source)
+    applied = {d.sequence_number: d.applied_s for d in outcome.stats.deliveries}
+    outcome.invalidation_delays_ms = invalidation_delays_ms(writes, stream, applied)
     cache = redis.Redis.from_url(redis_url)
     try:
         outcome.stale_before_redrive = _verify(dynamodb, cache, keys)
@@ -154,26 +280,84 @@ def _create_table(dynamodb: Any) -> str:
     return str(create_orders_table(dynamodb)["LatestStreamArn"])
 
 
-def _write(dynamodb: Any, source: StreamSource, count: int, writes: Counter[str]) -> tuple[list[Key], str]:
+def _write_while_delivering(
+    options: DemoOptions,
+    dynamodb: Any,
+    mapping: esm.EventSourceMapping,
+    progress: FoldedProgress,
+    outcome: Outcome,
+) -> tuple[list[Key], WriteLog]:
+    """Steps 1 and 2: the mapping polls in a thread while this one writes, then drains."""
+    import invalidator.handler as invalidator_handler
+
+    say = progress.say
+    say(f"[1/5] writing {options.items} items, then updates and deletes, to table {TABLE!r}")
+    say("      meanwhile the event source mapping polls the stream (4 polls/s) and invokes the invalidator")
+    say(f"      poison: the update of {POISON_KEY}; the wrapped invalidator raises on it")
+    invalidator_handler.reset()
+    writes_done = threading.Event()
+    writes: WriteLog = []
+    try:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="esm") as pool:
+            polling = pool.submit(poll_while_writing, mapping, writes_done)
+            started = time.monotonic()
+            try:
+                keys = _write(dynamodb, options.items, writes, outcome.writes)
+            finally:
+                writes_done.set()
+            say(
+                f"[2/5] {len(writes)} writes done in {time.monotonic() - started:.1f} s, "
+                f"{mapping.stats.records_delivered} record(s) already delivered; draining the stream"
+            )
+            outcome.stats = polling.result()
+            progress.flush()
+    finally:
+        invalidator_handler.reset()
+    return keys, writes
+
+
+def _mapping(
+    options: DemoOptions, source: StreamSource, destination: Any, progress: esm.Progress
+) -> esm.EventSourceMapping:
+    import invalidator.handler as invalidator_handler
+
+    config = esm.MappingConfig(
+        batch_size=options.batch_size,
+        bisect_batch_on_function_error=True,
+        report_batch_item_failures=True,
+        maximum_retry_attempts=options.max_retry_attempts,
+    )
+    handler: esm.Handler = invalidator_handler.handler
+    if not options.verbose:
+        handler = without_metrics(handler, invalidator_handler.metrics)
+    handler = poisoned_where(handler, is_demo_poison)
+    return esm.EventSourceMapping(source, handler, config, destination=destination, progress=progress)
+
+
+def _write(dynamodb: Any, count: int, log: WriteLog, writes: Counter[str]) -> list[Key]:
     keys: list[Key] = [(f"customer{i % 37}", i) for i in range(max(0, count - len(SPECIAL_KEYS) - 1))]
     keys += [*SPECIAL_KEYS, POISON_KEY]
     for index, key in enumerate(keys):
         item = {**typed_key(key), "qty": {"N": str(index % 9 + 1)}, "status": {"S": "new"}}
         dynamodb.put_item(TableName=TABLE, Item=item)
-        writes["puts"] += 1
+        _logged(log, writes, key, "puts")
     _update(dynamodb, POISON_KEY, "shipped")
-    writes["updates"] += 1
-    poison_seq = _last_sequence_number(source)
+    _logged(log, writes, POISON_KEY, "updates")
     for index, key in enumerate(keys):
         if key == POISON_KEY:
             continue  # never written again: its poisoned update is its latest state
         if index % 11 == 3:
             dynamodb.delete_item(TableName=TABLE, Key=typed_key(key))
-            writes["deletes"] += 1
+            _logged(log, writes, key, "deletes")
         elif index % 5 == 0 or key in SPECIAL_KEYS:
             _update(dynamodb, key, "shipped")
-            writes["updates"] += 1
-    return keys, poison_seq
+            _logged(log, writes, key, "updates")
+    return keys
+
+
+def _logged(log: WriteLog, writes: Counter[str], key: Key, kind: str) -> None:
+    log.append((key, time.time()))  # the mapping's clock (esm.Timing) is time.time too
+    writes[kind] += 1
 
 
 def _update(dynamodb: Any, key: Key, status: str) -> None:
@@ -186,42 +370,31 @@ def _update(dynamodb: Any, key: Key, status: str) -> None:
     )
 
 
-def _last_sequence_number(source: StreamSource) -> str:
-    last = ""
+def _stream_records(source: StreamSource) -> list[Record]:
+    """Every record of every shard, read on an iterator of our own (the mapping keeps its own)."""
+    records: list[Record] = []
     for shard in source.shards():
         iterator: str | None = source.iterator(shard.shard_id, esm.TRIM_HORIZON)
         while iterator is not None:
             page = source.read(iterator, 1000)
             if not page.records:
                 break
-            last = page.records[-1]["dynamodb"]["SequenceNumber"]
+            records.extend(page.records)
             iterator = page.next_iterator
-    return last
+    return records
 
 
-def _deliver(
-    options: DemoOptions, source: StreamSource, destination: Any, poison_seq: str, say: Say
-) -> esm.Stats:
-    import invalidator.handler as invalidator_handler
+def _stream_keys(source: StreamSource) -> list[tuple[str, Key]]:
+    return [(_sequence_number(r), _demo_key(r["dynamodb"]["Keys"])) for r in _stream_records(source)]
 
-    invalidator_handler.reset()
-    config = esm.MappingConfig(
-        batch_size=options.batch_size,
-        bisect_batch_on_function_error=True,
-        report_batch_item_failures=True,
-        maximum_retry_attempts=options.max_retry_attempts,
-    )
-    handler: esm.Handler = invalidator_handler.handler
-    if not options.verbose:
-        handler = without_metrics(handler, invalidator_handler.metrics)
-    handler = poisoned(handler, poison_seq)
-    mapping = esm.EventSourceMapping(
-        source, handler, config, destination=destination, progress=lambda s: say(f"      {s}")
-    )
-    try:
-        return mapping.run(until_caught_up=True)
-    finally:
-        invalidator_handler.reset()
+
+def _demo_key(keys: Mapping[str, Any]) -> Key:
+    return (keys["pk"]["S"], int(keys["sk"]["N"]))
+
+
+def _poison_sequence_number(source: StreamSource) -> str:
+    found = [_sequence_number(r) for r in _stream_records(source) if is_demo_poison(r)]
+    return found[0] if found else "not in the stream"
 
 
 def _redrive(aws: EmbeddedAws, queue_url: str, cache: Any) -> RedriveReport:
@@ -298,14 +471,19 @@ def _print_summary(outcome: Outcome, seconds: float, say: Say) -> None:
     ]
     for number, reads in enumerate(outcome.reads, start=1):
         rows.append((f"reads, pass {number}", _reads_line(reads)))
+    rows.append(("stream lag p50 / p99", f"{_p50_p99(lags)} ({creation_resolution(stats.deliveries)})"))
     rows.append(
-        ("stream lag p50 / p99", f"{lag.percentile(lags, 0.5):.0f} ms / {lag.percentile(lags, 0.99):.0f} ms")
+        ("invalidation p50 / p99", f"{_p50_p99(outcome.invalidation_delays_ms)} (after the write returned)")
     )
     rows.append(("verification", _verification_line(outcome)))
     rows.append(("time", f"{seconds:.1f} s"))
     say("")
     for label, value in rows:
         say(f"  {label:<22} {value}")
+
+
+def _p50_p99(values_ms: Sequence[float]) -> str:
+    return f"{lag.percentile(values_ms, 0.5):.0f} ms / {lag.percentile(values_ms, 0.99):.0f} ms"
 
 
 def _reads_line(reads: Counter[str]) -> str:
