@@ -9,16 +9,12 @@ from typing import Any
 import pytest
 
 from streamcache.local import esm
-from streamcache.local.demo import (
-    POISON_KEY,
-    DemoOptions,
+from streamcache.local.demo import POISON_KEY, DemoOptions, is_demo_poison, run_demo, typed_key
+from streamcache.local.poller import (
     FoldedProgress,
     creation_resolution,
     invalidation_delays_ms,
-    is_demo_poison,
     poll_while_writing,
-    run_demo,
-    typed_key,
 )
 
 from .esm_fakes import FakeClock, FakeStream, raw_record
