@@ -67,9 +67,13 @@ class Truth:
         sequences: Iterator[int],
         view: str = "NEW_AND_OLD_IMAGES",
         prefix: str = "",
+        table_views: Mapping[str, str] | None = None,
     ) -> None:
-        if view not in VIEWS:
-            raise ValueError(f"stream view type {view!r} is not one of {VIEWS}")
+        """``view``: every table's stream view type unless ``table_views`` names the table's own."""
+        self.table_views = {**dict.fromkeys(schemas, view), **(table_views or {})}
+        for table, table_view in self.table_views.items():
+            if table_view not in VIEWS:
+                raise ValueError(f"stream view type {table_view!r} of table {table!r} is not one of {VIEWS}")
         self.schemas = {t: tuple(names) for t, names in schemas.items()}
         self.view = view
         self.prefix = prefix
@@ -112,7 +116,14 @@ class Truth:
         new, old = images
         seq = next(self._sequences)
         record = events.record(
-            h.table, event, key, seq, new=new, old=old, view=self.view, ttl_expiry=(op == "TTL")
+            h.table,
+            event,
+            key,
+            seq,
+            new=new,
+            old=old,
+            view=self.table_views[h.table],
+            ttl_expiry=(op == "TTL"),
         )
         h.states.append(State(seq, new))
         self.records.append(record)

@@ -21,9 +21,10 @@ that: some records applied, then an error or a partial batch response.
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 OK, PARTIAL, ERROR, REWIND, REDRIVE = "ok", "partial", "error", "rewind", "redrive"
@@ -45,6 +46,11 @@ class Choices:
         value = next(self._values, 0)
         self.used += 1
         return value % n if n > 1 else 0
+
+    def pick_weighted(self, weights: Sequence[int]) -> int:
+        """An index into ``weights``, each as likely as its weight (a 0 weight is never picked)."""
+        value = self.pick(sum(weights))
+        return next(i for i, edge in enumerate(itertools.accumulate(weights)) if value < edge)
 
 
 @dataclass(frozen=True)
@@ -93,15 +99,21 @@ class Shard:
     choices: Choices
     max_batch: int = 8
     max_retries: int = 2
+    # Give a poller restart (rewind) an even chance right after a failed invocation: a
+    # rewind over records a failing function half-applied is where duplicates bite.
+    rewind_after_failure: bool = False
     checkpoint: int = 0  # index of the first record not yet checkpointed
     persisted: list[int] = field(default_factory=lambda: [0])  # every checkpoint reached
     pending: deque[_Batch] = field(default_factory=deque)  # bisected halves / retries, in order
     skipped: list[int] = field(default_factory=list)  # in the failure destination, not redriven
     trace: list[str] = field(default_factory=list)
     _current: _Batch = field(default_factory=lambda: _Batch(()))
+    _just_failed: bool = False
 
     def next(self, available: int) -> Invocation | None:
         """The next invocation for a stream of ``available`` records; None when caught up."""
+        if self._rewind_now():
+            return self._rewind()
         action = self.choices.pick(16)
         if action == 14 and self.skipped:
             return self._redrive()
@@ -111,6 +123,12 @@ class Shard:
         if batch is None:
             return None
         return self._invocation(batch, action)
+
+    def _rewind_now(self) -> bool:
+        just_failed, self._just_failed = self._just_failed, False
+        if not (self.rewind_after_failure and just_failed and len(self.persisted) > 1):
+            return False
+        return self.choices.pick(2) == 1
 
     def drain_redrives(self) -> Invocation | None:
         return self._redrive() if self.skipped else None
@@ -151,6 +169,7 @@ class Shard:
         note += f" (handler reported {first_failure})" if first_failure is not None else ""
         self.trace.append(inv.describe() + note)
         batch = self._current
+        self._just_failed = inv.outcome == ERROR or errored or failed_at is not None
         if inv.outcome == ERROR or errored:
             self._failed(batch, bisect=self.choices.pick(2) == 0)
         elif failed_at is not None:

@@ -27,7 +27,7 @@ def reader_loop(world: World, stop: threading.Event, errors: list[str], counts: 
     reader = CacheAside(ReaderCache(world.client), world.table, CircuitBreaker(3, 0.05), Expiry(600, 600))
     i = 0
     while not stop.is_set():
-        table, key = KEY_POOL[i % world.key_count]
+        table, key = world.keys[i % len(world.keys)]
         i += 1
         h = world.truth.history(table, key)
         floor = world.applied_floor.get(h.cache_key, 0)
@@ -42,7 +42,7 @@ def test_free_running_readers_never_see_the_past(cache: redis.Redis, stats: Stat
     for seed in range(3):
         cache.flushall()
         world = World(cache, Choices.seeded(seed), model.VIEWS[seed % 3], 10**21 - 40, stats)
-        world.key_count = 3  # few keys: readers and the invalidator collide constantly
+        world.keys = KEY_POOL[:3]  # few keys: readers and the invalidator collide constantly
         stop, errors, counts = threading.Event(), [], []
         threads = [
             threading.Thread(target=reader_loop, args=(world, stop, errors, counts)) for _ in range(READERS)

@@ -8,6 +8,13 @@ the failure destination and redriven), and readers - some of them racing a
 write and its delivery between their DynamoDB read and their fill. The world
 checks the invariants after every step; a failure shrinks to a minimal
 schedule, printed step by step in the assertion message.
+
+Two searches: ``worlds`` is broad (up to all nine keys, batches up to ten);
+``race_worlds`` leans toward what exposes races (``Mix``): one to three keys,
+bursts of writes to one key, small batches, reads between writes and their
+delivery (fills newer than the stream), stream view types mixed per table,
+rewinds right after failed invocations. test_search.py proves the second
+one finds the protocol's old bugs by itself.
 """
 
 from __future__ import annotations
@@ -19,11 +26,12 @@ import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from consistency.world import SEQUENCE_STARTS, Stats, World
+from consistency.world import KEY_POOL, SCHEMAS, SEQUENCE_STARTS, Mix, Stats, World
 from streamcache.local.model import VIEWS
 from streamcache.local.schedule import Choices
 
 CI_EXAMPLES = 150
+RACE_EXAMPLES = 300
 
 worlds = st.fixed_dictionaries(
     {
@@ -35,10 +43,50 @@ worlds = st.fixed_dictionaries(
     }
 )
 
+# The first is what a failing example shrinks to: full images, the stale-image case.
+RACE_VIEWS = ("NEW_AND_OLD_IMAGES", "KEYS_ONLY", "NEW_IMAGE")
+mixes = st.builds(
+    Mix,
+    keys=st.lists(st.integers(0, len(KEY_POOL) - 1), min_size=1, max_size=3, unique=True).map(tuple),
+    # write, deliver, read, raced read: reads land between writes and their delivery
+    weights=st.tuples(st.integers(1, 4), st.integers(1, 4), st.integers(1, 4), st.integers(0, 2)),
+    burst=st.integers(1, 4),
+    max_batch=st.integers(1, 4),
+    rewind_after_failure=st.booleans(),
+    views=st.fixed_dictionaries({t: st.sampled_from(RACE_VIEWS) for t in SCHEMAS}).map(
+        lambda views: tuple(sorted(views.items()))
+    ),
+)
+race_worlds = st.fixed_dictionaries(
+    {
+        # Long enough that a run does not go dry (all-zero choices: writes only).
+        "choices": st.lists(st.integers(0, 255), min_size=80, max_size=400),
+        "ticks": st.integers(8, 40),
+        "view": st.just(RACE_VIEWS[0]),
+        "start": st.sampled_from(SEQUENCE_STARTS),
+        "gaps": st.lists(st.integers(1, 10**6), min_size=1, max_size=4),
+        "mix": mixes,
+    }
+)
+SEARCH = settings(
+    derandomize=True,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+
 
 def run_world(cache: redis.Redis, stats: Stats, spec: dict) -> World:
     cache.flushall()
-    world = World(cache, Choices(spec["choices"]), spec["view"], spec["start"], stats, gaps=spec["gaps"])
+    world = World(
+        cache,
+        Choices(spec["choices"]),
+        spec["view"],
+        spec["start"],
+        stats,
+        gaps=spec["gaps"],
+        mix=spec.get("mix"),
+    )
     for _ in range(spec["ticks"]):
         world.tick()
     world.drain()
@@ -47,15 +95,15 @@ def run_world(cache: redis.Redis, stats: Stats, spec: dict) -> World:
     return world
 
 
-@settings(
-    max_examples=CI_EXAMPLES,
-    derandomize=True,
-    deadline=None,
-    database=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@settings(SEARCH, max_examples=CI_EXAMPLES)
 @given(spec=worlds)
 def test_every_schedule_converges_without_regression(cache: redis.Redis, stats: Stats, spec: dict) -> None:
+    run_world(cache, stats, spec)
+
+
+@settings(SEARCH, max_examples=RACE_EXAMPLES)
+@given(spec=race_worlds)
+def test_racy_schedules_converge_without_regression(cache: redis.Redis, stats: Stats, spec: dict) -> None:
     run_world(cache, stats, spec)
 
 

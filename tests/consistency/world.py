@@ -15,6 +15,7 @@ invariants as it goes:
 from __future__ import annotations
 
 import itertools
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -59,6 +60,25 @@ SEQUENCE_STARTS = (10**21 - 40, 1100000000017454423009, 10**39 - 40)
 TTL_S = 600
 
 
+@dataclass(frozen=True)
+class Mix:
+    """What a world's schedule leans toward (the property search draws it; see test_schedules).
+
+    ``keys``: KEY_POOL indexes in play; ``weights``: of the tick actions write,
+    deliver, read, raced read; ``burst``: up to this many writes to one key per
+    write step; ``max_batch``: the event source mapping's batch size;
+    ``rewind_after_failure``: see ``Shard``; ``views``: stream view type per table
+    (tables not named use the world's view).
+    """
+
+    keys: tuple[int, ...] = tuple(range(len(KEY_POOL)))
+    weights: tuple[int, int, int, int] = (3, 3, 1, 1)
+    burst: int = 1
+    max_batch: int = 8
+    rewind_after_failure: bool = False
+    views: tuple[tuple[str, str], ...] = ()
+
+
 @dataclass
 class Stats:
     schedules: int = 0
@@ -82,12 +102,26 @@ class Stats:
 
 
 class ModelTable:
-    """``reader.table.Table`` over the model, with a hook that runs after each read returns."""
+    """``reader.table.Table`` over the model, with a hook that runs after each read returns.
+
+    The hook belongs to the thread that set it: free-running reader threads
+    (test_concurrent_readers) share this table and must not run the schedule's
+    race from their own thread, concurrently with the schedule.
+    """
 
     def __init__(self, truth: model.Truth) -> None:
         self.truth = truth
-        self.after_read: Callable[[], None] | None = None
+        self._local = threading.local()
         self.fail: Callable[[], None] | None = None  # raises to emulate DynamoDB errors
+
+    @property
+    def after_read(self) -> Callable[[], None] | None:
+        hook: Callable[[], None] | None = getattr(self._local, "hook", None)
+        return hook
+
+    @after_read.setter
+    def after_read(self, hook: Callable[[], None] | None) -> None:
+        self._local.hook = hook
 
     def get(self, table: str, key: dict[str, Any]) -> dict[str, Any] | None:
         if self.fail is not None:
@@ -113,15 +147,20 @@ class World:
         stats: Stats,
         reader_client: redis.Redis | None = None,
         gaps: list[int] | None = None,
+        mix: Mix | None = None,
     ) -> None:
+        """Without ``mix``, batch size and key count come from ``choices`` (seeded runs)."""
         self.client = client
         self.choices = choices
         self.stats = stats
-        self.truth = model.Truth(SCHEMAS, sequence_source(sequence_start, gaps or [1, 7, 100]), view)
+        self.mix = mix or Mix()
+        sequences = sequence_source(sequence_start, gaps or [1, 7, 100])
+        self.truth = model.Truth(SCHEMAS, sequences, view, table_views=dict(self.mix.views))
         settings = Settings(redis_url="redis://unused", key_schema=SCHEMAS, cache_ttl_seconds=TTL_S)
         self.invalidator = Invalidator(settings, client, KeySchemas(SCHEMAS, None))
         self.scripts = Scripts.register(client)
-        self.shard = Shard(choices, max_batch=1 + choices.pick(10))
+        max_batch = self.mix.max_batch if mix else 1 + choices.pick(10)
+        self.shard = Shard(choices, max_batch=max_batch, rewind_after_failure=self.mix.rewind_after_failure)
         self.table = ModelTable(self.truth)
         rc = reader_client if reader_client is not None else client
         self.reader = CacheAside(ReaderCache(rc), self.table, CircuitBreaker(3, 0.05), Expiry(TTL_S, TTL_S))
@@ -132,16 +171,23 @@ class World:
         self.steps = 0
         self.log: list[str] = []
         # Few keys make collisions of writes, deliveries and reads on one key likely.
-        self.key_count = 1 + choices.pick(len(KEY_POOL))
+        pool = [KEY_POOL[i] for i in self.mix.keys]
+        self.keys = pool if mix else pool[: 1 + choices.pick(len(pool))]
         self.checking = True  # off while a fault makes Redis unreadable to the checker
 
     def pick_key(self) -> tuple[str, dict[str, Any]]:
-        return KEY_POOL[self.choices.pick(self.key_count)]
+        return self.keys[self.choices.pick(len(self.keys))]
 
     # -- actions -------------------------------------------------------------
 
     def write(self) -> None:
+        """One write, or with ``Mix.burst`` a few to one key (records the stream has not delivered)."""
         table, key = self.pick_key()
+        count = 1 + self.choices.pick(self.mix.burst) if self.mix.burst > 1 else 1
+        for _ in range(count):
+            self._write_one(table, key)
+
+    def _write_one(self, table: str, key: dict[str, Any]) -> None:
         op = model.OPERATIONS[self.choices.pick(len(model.OPERATIONS))]
         if self.choices.pick(4) == 3:
             key = {n: {t: RESPELL.get(v, v)} for n, tv in key.items() for t, v in tv.items()}
@@ -226,8 +272,17 @@ class World:
             return None
         self.stats.reads += 1
         self.stats.fills_rejected += result.fill_rejected
+        self.log.append(f"read {h.cache_key} -> {self._read_outcome(h, result)}")
         self._check_read(h, result, floor)
         return result
+
+    @staticmethod
+    def _read_outcome(h: model.History, result: Result) -> str:
+        item = result.item
+        states = [i for i, state in enumerate(h.states) if state.image == item and item is not None]
+        shown = "not found" if item is None else f"state {states[0]}" if states else "no state (!)"
+        how = " (filled)" if result.filled else " (fill rejected)" if result.fill_rejected else ""
+        return f"{shown} from {result.source}{how}"
 
     def _race(self, table: str, key: dict[str, Any]) -> None:
         self.log.append("  -- between the reader's DynamoDB read and its fill:")
@@ -245,12 +300,12 @@ class World:
 
     def tick(self) -> None:
         """One step chosen by the schedule, then the monotonic check."""
-        action = self.choices.pick(8)
-        if action in (0, 1, 2):
+        action = self.choices.pick_weighted(self.mix.weights)
+        if action == 0:
             self.write()
-        elif action in (3, 4, 5):
+        elif action == 1:
             self.deliver()
-        elif action == 6:
+        elif action == 2:
             self.read()
         else:
             self.read(race=True)
