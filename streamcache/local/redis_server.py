@@ -38,7 +38,7 @@ class RedisServer:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self, timeout: float = 5.0) -> RedisServer:
+    def start(self, timeout: float = 15.0) -> RedisServer:  # generous: CI machines get busy
         binary = shutil.which("redis-server")
         if binary is None:
             raise FileNotFoundError("redis-server is not installed (apt-get install redis-server)")
