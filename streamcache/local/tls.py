@@ -12,7 +12,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -158,20 +158,22 @@ def _with_openssl(files: TlsFiles, common_name: str) -> None:
 class TlsRedisServer(RedisServer):
     """A ``redis-server`` that speaks TLS only, with certificates from ``make_tls_files``."""
 
-    def __init__(self, files: TlsFiles) -> None:
+    def __init__(self, files: TlsFiles, extra_args: Sequence[str] = ()) -> None:
         port = free_port()
-        super().__init__(port=port, extra_args=files.redis_server_args(port))
+        super().__init__(port=port, extra_args=[*files.redis_server_args(port), *extra_args])
         self.files = files
 
     @property
     def url(self) -> str:
         return f"rediss://127.0.0.1:{self.port}/0"
 
+    def client(self, **options: Any) -> redis.Redis:
+        """A verified (CA and host name) TLS client to this node alone, e.g. for admin commands."""
+        return redis.Redis.from_url(self.url, ssl_ca_certs=str(self.files.ca_cert), **options)
+
     def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
-        client = redis.Redis.from_url(
-            self.url, ssl_ca_certs=str(self.files.ca_cert), socket_connect_timeout=0.2
-        )
+        client = self.client(socket_connect_timeout=0.2)
         while time.monotonic() < deadline:
             try:
                 if client.ping():

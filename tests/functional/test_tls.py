@@ -1,4 +1,4 @@
-"""TLS (rediss://) against a TLS-only redis-server with a CA made by the fixture."""
+"""TLS (rediss://) against a TLS-only redis-server, and a TLS-only cluster, with a CA made by the fixture."""
 
 from __future__ import annotations
 
@@ -8,10 +8,15 @@ from typing import Any
 
 import pytest
 import redis
+from redis.backoff import NoBackoff
+from redis.cluster import key_slot
+from redis.retry import Retry
 
 import invalidator.handler as invalidator_handler
 from streamcache.connection import INVALIDATOR_TIMEOUTS, redis_client
 from streamcache.local import events
+from streamcache.local.inspect import holding
+from streamcache.local.redis_cluster import RedisClusterNodes, admin, running_cluster
 from streamcache.local.tls import TlsFiles, TlsRedisServer, make_tls_files, running_tls_redis
 from streamcache.settings import Settings
 
@@ -96,3 +101,97 @@ def test_invalidator_with_wrong_ca_reports_the_batch(
         assert response == {"batchItemFailures": [{"itemIdentifier": str(SEQ)}]}
     finally:
         invalidator_handler.reset()
+
+
+# --- TLS in cluster mode: every node TLS only (clients, cluster bus, replication), nodes
+# announce 127.0.0.1, the certificate names it: chain and host name are both verified.
+
+
+@pytest.fixture(scope="module")
+def tls_cluster() -> Iterator[RedisClusterNodes]:
+    with running_cluster(tls=True) as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def tls_cluster_env(monkeypatch: pytest.MonkeyPatch, tls_cluster: RedisClusterNodes) -> dict[str, str]:
+    assert tls_cluster.tls is not None
+    for node in tls_cluster.nodes:
+        with admin(node) as client:
+            client.flushall()
+    env = {
+        "REDIS_URL": tls_cluster.url,
+        "REDIS_CLUSTER": "true",
+        "REDIS_TLS_CA_FILE": str(tls_cluster.tls.ca_cert),
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return env
+
+
+@pytest.fixture
+def invalidator_env(invalidator_env: dict[str, str], tls_cluster_env: dict[str, str]) -> dict[str, str]:
+    """The readerkit fixtures (``read``), with both functions on the TLS cluster."""
+    return {**invalidator_env, **tls_cluster_env}
+
+
+def test_tls_cluster_refuses_plain_tcp(tls_cluster: RedisClusterNodes) -> None:
+    with pytest.raises(redis.ConnectionError):
+        redis.Redis(port=tls_cluster.nodes[0].port, socket_timeout=0.3, retry=Retry(NoBackoff(), 0)).ping()
+
+
+def test_invalidator_batch_over_a_tls_cluster_with_host_names_verified(
+    invalidator_env: dict[str, str], tls_cluster: RedisClusterNodes
+) -> None:
+    invalidator_handler.reset()
+    batch = [
+        events.record("orders", "INSERT", k, SEQ + i, new=events.item(k))
+        for i, k in enumerate({"pk": {"S": f"t{i}"}, "sk": {"N": "1"}} for i in range(30))
+    ]
+    assert invalidator_handler.handler(events.event(batch), None) == {"batchItemFailures": []}
+    client = invalidator_handler.runtime()._client
+    nodes = client.get_nodes()
+    assert sorted(n.port for n in nodes) == sorted(n.port for n in tls_cluster.nodes)
+    for node in nodes:  # every node discovered from CLUSTER SLOTS: TLS, CA and host name checked
+        kwargs = node.redis_connection.connection_pool.connection_kwargs
+        assert (node.host, kwargs["ssl_cert_reqs"], kwargs["ssl_check_hostname"]) == (
+            "127.0.0.1",
+            "required",
+            True,
+        )
+    per_node = []
+    for node in tls_cluster.nodes:
+        with admin(node) as direct:
+            per_node.append(len(direct.keys("orders-t*")))
+    assert all(count > 0 for count in per_node) and sum(per_node) == 30
+
+
+def test_reader_lease_and_fill_over_a_tls_cluster(
+    read: Any, dynamodb: Any, tls_cluster: RedisClusterNodes
+) -> None:
+    keys = {"pk": {"S": "tlsr"}, "sk": {"N": "7"}}
+    dynamodb.put_item(TableName="orders", Item=events.item(keys, v={"S": "one"}))
+    # miss: lease, DynamoDB, fill; then the fill is served
+    assert read({"pk": "tlsr", "sk": 7}) == {
+        "found": True,
+        "item": {"pk": "tlsr", "sk": 7, "v": "one"},
+        "source": "dynamodb",
+    }
+    assert read({"pk": "tlsr", "sk": 7})["source"] == "cache"
+    owner = tls_cluster.node_for_slot(key_slot(b"orders-tlsr-7"))
+    with admin(owner, decode=False) as direct:
+        assert holding(direct, "orders-tlsr-7")["state"] == "item (reader fill)"
+        # a newer stream record invalidates the fill (reader-filled keys stay invalidate-only)...
+        new = events.item(keys, v={"S": "two"})
+        record = events.record("orders", "MODIFY", keys, SEQ, new=new)
+        assert invalidator_handler.handler(events.event([record]), None) == {"batchItemFailures": []}
+        assert holding(direct, "orders-tlsr-7")["state"] == "invalidated"
+        # ...and the next read takes a lease again and fills the new state
+        dynamodb.put_item(TableName="orders", Item=new)
+        assert read({"pk": "tlsr", "sk": 7}) == {
+            "found": True,
+            "item": {"pk": "tlsr", "sk": 7, "v": "two"},
+            "source": "dynamodb",
+        }
+        assert holding(direct, "orders-tlsr-7")["item"] == new
+    assert read({"pk": "tlsr", "sk": 7})["source"] == "cache"
