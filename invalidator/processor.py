@@ -62,13 +62,14 @@ class Invalidator:
 
     def _write(self, commands: list[Command]) -> dict[str, Outcome]:
         ttl = self._settings.cache_ttl_seconds
-        results = apply_commands(self._client, self._scripts.apply, commands, ttl)
+        acks = self._settings.replica_acks
+        results = apply_commands(self._client, self._scripts.apply, commands, ttl, **acks)
         outcomes = {c.key: o for c, o in zip(commands, results, strict=True)}
         # Fail safe: a key whose write was refused (not unreachable) is invalidated instead.
         refused = [c for c in commands if _refused(outcomes[c.key])]
         if refused:
             fallbacks = [_as_invalidation(c) for c in refused]
-            retried = apply_commands(self._client, self._scripts.apply, fallbacks, ttl)
+            retried = apply_commands(self._client, self._scripts.apply, fallbacks, ttl, **acks)
             outcomes.update(
                 (c.key, INVALIDATED if o == APPLIED else o) for c, o in zip(refused, retried, strict=True)
             )

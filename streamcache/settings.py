@@ -20,6 +20,8 @@ REDIS_AUTH_SECRET_ARN = "REDIS_AUTH_SECRET_ARN"
 REDIS_TLS_INSECURE = "REDIS_TLS_INSECURE"
 REDIS_TLS_CA_FILE = "REDIS_TLS_CA_FILE"
 REDIS_TIMEOUT_MS = "REDIS_TIMEOUT_MS"
+REDIS_MIN_REPLICA_ACKS = "REDIS_MIN_REPLICA_ACKS"
+REDIS_REPLICA_ACK_TIMEOUT_MS = "REDIS_REPLICA_ACK_TIMEOUT_MS"
 CACHE_TTL_SECONDS = "CACHE_TTL_SECONDS"
 NEGATIVE_CACHE_TTL_SECONDS = "NEGATIVE_CACHE_TTL_SECONDS"
 CACHE_KEY_PREFIX = "CACHE_KEY_PREFIX"
@@ -43,6 +45,8 @@ class Settings:
     redis_tls_insecure: bool = False
     redis_tls_ca_file: str | None = None
     redis_timeout_ms: int | None = None
+    redis_min_replica_acks: int = 0  # 0: writes are not confirmed by replicas (no WAIT)
+    redis_replica_ack_timeout_ms: int = 100
     cache_ttl_seconds: int = 3600
     negative_cache_ttl_seconds: int = 60
     key_prefix: str = ""
@@ -50,6 +54,14 @@ class Settings:
     table_name: str | None = None
     allowed_tables: frozenset[str] = frozenset()
     dynamodb_endpoint_url: str | None = None
+
+    @property
+    def replica_acks(self) -> dict[str, int]:
+        """``apply_commands``' keyword arguments for confirming writes on replicas (WAIT)."""
+        return {
+            "min_replica_acks": self.redis_min_replica_acks,
+            "replica_ack_timeout_ms": self.redis_replica_ack_timeout_ms,
+        }
 
     @property
     def uses_tls(self) -> bool:
@@ -66,6 +78,8 @@ class Settings:
             redis_tls_insecure=_bool(env, REDIS_TLS_INSECURE),
             redis_tls_ca_file=_ca_file(env.get(REDIS_TLS_CA_FILE, "")),
             redis_timeout_ms=_optional_positive_int(env, REDIS_TIMEOUT_MS),
+            redis_min_replica_acks=_non_negative_int(env, REDIS_MIN_REPLICA_ACKS, 0),
+            redis_replica_ack_timeout_ms=_positive_int(env, REDIS_REPLICA_ACK_TIMEOUT_MS, 100),
             cache_ttl_seconds=_positive_int(env, CACHE_TTL_SECONDS, 3600),
             negative_cache_ttl_seconds=_positive_int(env, NEGATIVE_CACHE_TTL_SECONDS, 60),
             key_prefix=env.get(CACHE_KEY_PREFIX, ""),
@@ -102,11 +116,20 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
     return default if value is None else value
 
 
+def _non_negative_int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    if not (raw.isascii() and raw.isdigit()):
+        raise ConfigError(f"{name}={raw!r} is not a whole number (0 or more)")
+    return int(raw)
+
+
 def _optional_positive_int(env: Mapping[str, str], name: str) -> int | None:
     raw = env.get(name, "").strip()
     if not raw:
         return None
-    if not raw.isdigit() or int(raw) == 0:
+    if not (raw.isascii() and raw.isdigit()) or int(raw) == 0:
         raise ConfigError(f"{name}={raw!r} is not a positive whole number")
     return int(raw)
 

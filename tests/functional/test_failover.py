@@ -24,9 +24,13 @@ from redis.cluster import RedisCluster, key_slot
 import invalidator.handler as invalidator_handler
 from invalidator import processor
 from streamcache import entry, protocol
+from streamcache.connection import INVALIDATOR_TIMEOUTS, redis_client
 from streamcache.local import events
 from streamcache.local.redis_cluster import RedisClusterNodes, admin, running_cluster
 from streamcache.local.redis_server import RedisServer, running_redis
+from streamcache.records import Command
+from streamcache.settings import Settings
+from tests.functional.test_cluster import _move_slot, _node_id
 
 SEQ = events.FIRST_SEQUENCE
 KEY_SCHEMA = '{"orders": ["pk", "sk"]}'
@@ -85,10 +89,10 @@ def before_chunk(
     real_apply, real_pipeline = processor.apply_commands, client.pipeline
     calls = {"pipelines": 0, "at": -1}
 
-    def apply_commands(c: Any, script: Any, commands: Any, ttl: int) -> Any:
+    def apply_commands(c: Any, script: Any, commands: Any, ttl: int, **acks: int) -> Any:
         if calls["at"] < 0:  # the batch's first call (not the fail-safe invalidations after it)
             calls["at"] = sum(_groups(c, commands[i : i + CHUNK]) for i in range(0, chunk * CHUNK, CHUNK)) + 1
-        return real_apply(c, script, commands, ttl)
+        return real_apply(c, script, commands, ttl, **acks)
 
     def pipeline(*args: Any, **kwargs: Any) -> Any:
         calls["pipelines"] += 1
@@ -193,8 +197,8 @@ def _capture_outcomes(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     seen: list[Any] = []
     inner = processor.apply_commands
 
-    def apply_commands(*args: Any) -> Any:
-        result = inner(*args)
+    def apply_commands(*args: Any, **kwargs: Any) -> Any:
+        result = inner(*args, **kwargs)
         if not seen:
             seen.extend(result)
         return result
@@ -277,3 +281,169 @@ def _endpoint_now_resolves_to(client: Any, port: int) -> None:
     pool.connection_kwargs["port"] = port
     for conn in [*pool._available_connections, *pool._in_use_connections]:
         conn.port = port  # the open socket still reaches the old node until it is closed
+
+
+# --- REDIS_MIN_REPLICA_ACKS: each pipeline ends with WAIT; a write no replica confirmed is not applied.
+
+
+@pytest.fixture
+def acks_env(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
+    def configure(acks: int, timeout_ms: int = 2000) -> None:  # generous: a busy CI machine
+        monkeypatch.setenv("REDIS_MIN_REPLICA_ACKS", str(acks))
+        monkeypatch.setenv("REDIS_REPLICA_ACK_TIMEOUT_MS", str(timeout_ms))
+
+    return configure
+
+
+def wait_calls(node: RedisServer) -> int:
+    with admin(node) as client:
+        return int(client.info("commandstats").get("cmdstat_wait", {}).get("calls", 0))
+
+
+def versions_on(node: RedisServer) -> list[int | None]:
+    with redis.Redis(port=node.port) as client:
+        return [version_of(client, cache_key(i)) for i in range(KEYS)]
+
+
+def test_replica_acks_confirm_every_pipeline_with_one_wait(
+    monkeypatch: pytest.MonkeyPatch,
+    replicated_pair: tuple[RedisServer, RedisServer],
+    handler_on: Any,
+    acks_env: Callable[..., None],
+) -> None:
+    primary, replica = replicated_pair
+    acks_env(1)
+    handler_on(primary.url, cluster=False)
+    outcomes = _capture_outcomes(monkeypatch)
+
+    # WHEN a batch is applied with REDIS_MIN_REPLICA_ACKS=1 and the replica is up
+    response = invalidator_handler.handler(events.event(first_round()), None)
+
+    # THEN every command is confirmed, by one WAIT per 10-command pipeline (the first chunk is
+    # sent twice: NOSCRIPT, then after loading the script), and the replica has
+    # every write as soon as the batch returns (no waiting for replication)
+    assert reported(response) == [], str(outcomes[0])
+    assert outcomes == [protocol.APPLIED] * KEYS
+    assert wait_calls(primary) == KEYS // CHUNK + 1
+    assert versions_on(replica) == [SEQ + i for i in range(KEYS)]
+
+
+def test_replica_down_means_no_write_counts_as_applied(
+    monkeypatch: pytest.MonkeyPatch,
+    replicated_pair: tuple[RedisServer, RedisServer],
+    handler_on: Any,
+    acks_env: Callable[..., None],
+) -> None:
+    primary, replica = replicated_pair
+    acks_env(1, timeout_ms=50)
+    handler_on(primary.url, cluster=False)
+    replica.stop()  # SIGKILL: WAIT gets 0 acknowledgements
+    outcomes = _capture_outcomes(monkeypatch)
+
+    # WHEN a batch is delivered
+    started = time.monotonic()
+    response = invalidator_handler.handler(events.event(first_round()), None)
+
+    # THEN the primary applied the first chunk but no replica confirmed it: every record is
+    # reported, and the node counts as down after one WAIT timeout (no WAIT per chunk)
+    assert reported(response) == [SEQ + i for i in range(KEYS)]
+    assert all(isinstance(o, protocol.ReplicaAckError) for o in outcomes), outcomes
+    assert "REDIS_MIN_REPLICA_ACKS=1: 0 replica(s) confirmed within 50 ms" in str(outcomes[0])
+    assert wait_calls(primary) == 2  # the first chunk: NOSCRIPT, then after loading the script
+    assert time.monotonic() - started < 2.0
+    assert versions_on(primary)[:CHUNK] == [SEQ + i for i in range(CHUNK)]
+
+
+def test_without_replica_acks_no_wait_is_sent(
+    replicated_pair: tuple[RedisServer, RedisServer], handler_on: Any, acks_env: Callable[..., None]
+) -> None:
+    primary, _ = replicated_pair
+    acks_env(0)
+    handler_on(primary.url, cluster=False)
+    assert reported(invalidator_handler.handler(events.event(first_round()), None)) == []
+    assert versions_on(primary) == [SEQ + i for i in range(KEYS)]
+    assert wait_calls(primary) == 0
+
+
+def test_replica_acks_on_a_cluster_confirm_on_every_master(
+    monkeypatch: pytest.MonkeyPatch,
+    replicated_cluster: RedisClusterNodes,
+    handler_on: Any,
+    acks_env: Callable[..., None],
+) -> None:
+    cluster = replicated_cluster
+    acks_env(1)
+    handler_on(cluster.url, cluster=True)
+    outcomes = _capture_outcomes(monkeypatch)
+
+    response = invalidator_handler.handler(events.event(first_round()), None)
+
+    # THEN each master's group was confirmed by a WAIT on that master's own connection
+    assert reported(response) == []
+    assert outcomes == [protocol.APPLIED] * KEYS
+    assert all(wait_calls(master) > 0 for master in cluster.nodes)
+    for i in range(KEYS):  # on the owner's replica without waiting for replication
+        owner = cluster.nodes.index(cluster.node_for_slot(key_slot(cache_key(i).encode())))
+        with redis.Redis(port=cluster.replica_nodes[owner].port) as replica:
+            replica.execute_command("READONLY")  # a cluster replica answers reads only after this
+            assert version_of(replica, cache_key(i)) == SEQ + i, i
+
+
+def test_replica_acks_on_a_cluster_follow_moved_and_wait_on_the_new_owner(
+    replicated_cluster: RedisClusterNodes,
+) -> None:
+    cluster = replicated_cluster
+    client = redis_client(Settings(redis_url=cluster.url, redis_cluster=True), INVALIDATOR_TIMEOUTS)
+    script = protocol.Scripts.register(client).apply
+    key = cache_key(0)
+    acks = {"min_replica_acks": 1, "replica_ack_timeout_ms": 1000}
+    assert protocol.apply_commands(client, script, [_command(key, SEQ)], 60, **acks) == [protocol.APPLIED]
+    slot = key_slot(key.encode())
+    source = cluster.node_for_slot(slot)
+    target = next(n for n in cluster.nodes if n is not source)
+    _move_slot(cluster, slot, source, target)
+    waits_on_source = wait_calls(source)
+
+    # WHEN the client's slot map is stale: the old owner answers MOVED
+    outcomes = protocol.apply_commands(client, script, [_command(key, SEQ + 1)], 60, **acks)
+    assert wait_calls(source) == waits_on_source + 1  # the stale attempt went there
+
+    # THEN the write is sent again to the new owner, confirmed there by its replica
+    assert outcomes == [protocol.APPLIED], outcomes
+    assert wait_calls(target) >= 1
+    with redis.Redis(port=cluster.replica_nodes[cluster.nodes.index(target)].port) as replica:
+        replica.execute_command("READONLY")
+        assert version_of(replica, key) == SEQ + 1
+    client.close()
+
+
+def _command(key: str, seq: int) -> Command:
+    return Command(key, entry.ITEM, entry.pad_version(str(seq)), b'{"v": {"S": "x"}}', "image")
+
+
+def test_replica_acks_on_a_cluster_follow_ask_and_wait_on_the_target(
+    replicated_cluster: RedisClusterNodes,
+) -> None:
+    cluster = replicated_cluster
+    client = redis_client(Settings(redis_url=cluster.url, redis_cluster=True), INVALIDATOR_TIMEOUTS)
+    script = protocol.Scripts.register(client).apply
+    key = cache_key(1)
+    slot = key_slot(key.encode())
+    source = cluster.node_for_slot(slot)
+    target = next(n for n in cluster.nodes if n is not source)
+    ids = {n.port: _node_id(n.port) for n in (source, target)}
+    with redis.Redis(port=source.port) as src, redis.Redis(port=target.port) as dst:
+        dst.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", ids[source.port])
+        src.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", ids[target.port])
+        waits_on_target = wait_calls(target)
+
+        # WHEN the slot is mid-migration and the key is not on the source: it answers ASK
+        acks = {"min_replica_acks": 1, "replica_ack_timeout_ms": 1000}
+        outcomes = protocol.apply_commands(client, script, [_command(key, SEQ)], 60, **acks)
+
+        # THEN the write lands on the target (ASKING; NOSCRIPT there first, so sent twice), each
+        # pipeline confirmed there by a WAIT
+        assert outcomes == [protocol.APPLIED], outcomes
+        assert dst.execute_command("CLUSTER", "GETKEYSINSLOT", slot, 10) == [key.encode()]
+        assert wait_calls(target) == waits_on_target + 2
+    client.close()

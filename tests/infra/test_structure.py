@@ -181,6 +181,14 @@ def test_reader_restricts_tables_and_cluster_flag_follows_mode(resources: dict[s
     assert env["REDIS_CLUSTER"] == {"Fn::If": ["ClusterModeEnabled", "true", "false"]}
 
 
+def test_invalidator_waits_for_a_replica_when_there_is_one(resources: dict[str, Any]) -> None:
+    """A write the primary acknowledged survives a failover only once a replica has it (WAIT)."""
+    env = resources["InvalidatorFunction"]["Properties"]["Environment"]["Variables"]
+    assert env["REDIS_MIN_REPLICA_ACKS"] == {"Fn::If": ["HasReplicas", "1", "0"]}
+    reader_env = resources["ReaderFunction"]["Properties"]["Environment"]["Variables"]
+    assert "REDIS_MIN_REPLICA_ACKS" not in reader_env  # the reader writes nothing it must not lose
+
+
 def test_redis_url_is_tls_and_picks_the_endpoint_by_mode(resources: dict[str, Any]) -> None:
     url = resources["InvalidatorFunction"]["Properties"]["Environment"]["Variables"]["REDIS_URL"]
     text, variables = url["Fn::Sub"]

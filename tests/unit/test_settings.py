@@ -44,11 +44,28 @@ def test_full_configuration() -> None:
         ({**BASE, "KEY_SCHEMA": "[]"}, "KEY_SCHEMA must be a JSON object"),
         ({**BASE, "KEY_SCHEMA": '{"t": ["a", "b", "c"]}'}, "entry for table 't'"),
         ({**BASE, "REDIS_AUTH_SECRET_ARN": "token"}, "not a Secrets Manager secret ARN"),
+        ({**BASE, "REDIS_MIN_REPLICA_ACKS": "-1"}, "REDIS_MIN_REPLICA_ACKS='-1' is not a whole number"),
+        ({**BASE, "REDIS_MIN_REPLICA_ACKS": "one"}, "REDIS_MIN_REPLICA_ACKS='one'"),
+        ({**BASE, "REDIS_MIN_REPLICA_ACKS": "1.5"}, "REDIS_MIN_REPLICA_ACKS='1.5'"),
+        ({**BASE, "REDIS_MIN_REPLICA_ACKS": "²"}, "REDIS_MIN_REPLICA_ACKS='²'"),
+        ({**BASE, "REDIS_REPLICA_ACK_TIMEOUT_MS": "0"}, "REDIS_REPLICA_ACK_TIMEOUT_MS='0' is not a positive"),
+        ({**BASE, "REDIS_REPLICA_ACK_TIMEOUT_MS": "²"}, "REDIS_REPLICA_ACK_TIMEOUT_MS='²'"),
     ],
 )
 def test_bad_setting_names_itself(env: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         Settings.from_env(env)
+
+
+def test_replica_acks_are_off_by_default() -> None:
+    s = Settings.from_env(BASE)
+    assert s.replica_acks == {"min_replica_acks": 0, "replica_ack_timeout_ms": 100}
+
+
+def test_replica_acks_configured() -> None:
+    s = Settings.from_env({**BASE, "REDIS_MIN_REPLICA_ACKS": " 2 ", "REDIS_REPLICA_ACK_TIMEOUT_MS": "250"})
+    assert s.replica_acks == {"min_replica_acks": 2, "replica_ack_timeout_ms": 250}
+    assert Settings.from_env({**BASE, "REDIS_MIN_REPLICA_ACKS": "0"}).redis_min_replica_acks == 0
 
 
 def test_password_in_url_is_never_echoed() -> None:
