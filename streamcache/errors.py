@@ -6,6 +6,8 @@ secrets), and what to do about it.
 
 from __future__ import annotations
 
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
 
 class StreamCacheError(Exception):
     """Root of every error raised on purpose by streamcache."""
@@ -33,3 +35,13 @@ class KeyValueError(StreamCacheError):
 
 class UnknownTableError(StreamCacheError):
     """No key schema is known for a table (not in KEY_SCHEMA, DescribeTable failed)."""
+
+
+class ReplicaAckError(StreamCacheError, RedisTimeoutError):
+    """Fewer replicas than REDIS_MIN_REPLICA_ACKS confirmed a write within the timeout.
+
+    The primary applied it, but a failover now could lose it: it counts as not
+    applied, and Lambda re-delivers it (harmless: writes are versioned). A
+    Redis ``TimeoutError``, so the invalidator treats it like an unreachable
+    node (report, retry later), not like a refused write.
+    """
