@@ -59,8 +59,11 @@ stage_function() {
   cp -R "$deps"/. "$stage"/
   local pkg
   for pkg in streamcache "$name"; do
-    (cd "$ROOT" && find "$pkg" -type d -name __pycache__ -prune -o -type f \
-      ! -name '*.pyc' -print | while read -r file; do
+    # streamcache/local/ (demo, emulator, test fixtures) and the CLI are laptop tools:
+    # never shipped, so no function can import them.
+    (cd "$ROOT" && find "$pkg" \( -type d \( -name __pycache__ -o -path streamcache/local \) \) -prune \
+      -o -type f ! -name '*.pyc' ! -path streamcache/cli.py ! -path streamcache/__main__.py -print |
+      while read -r file; do
         mkdir -p "$stage/$(dirname "$file")"
         cp "$file" "$stage/$file"
       done)

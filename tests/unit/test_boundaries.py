@@ -1,0 +1,47 @@
+"""The package boundaries the README promises, checked on the source and on a fresh interpreter."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+LAPTOP_ONLY = {"streamcache/cli.py", "streamcache/__main__.py"}
+
+
+def imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+def shipped_modules() -> list[Path]:
+    """What infra/package.sh puts in the zips: streamcache/ less local/ and the CLI, plus both handlers."""
+    files = [*ROOT.glob("streamcache/*.py"), *ROOT.glob("invalidator/*.py"), *ROOT.glob("reader/*.py")]
+    return [f for f in files if str(f.relative_to(ROOT)) not in LAPTOP_ONLY]
+
+
+@pytest.mark.parametrize("path", shipped_modules(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_shipped_code_never_imports_laptop_tools(path: Path) -> None:
+    assert not {m for m in imported_modules(path) if m.startswith("streamcache.local")}
+
+
+@pytest.mark.parametrize(("package", "other"), [("invalidator", "reader"), ("reader", "invalidator")])
+def test_the_functions_never_import_each_other(package: str, other: str) -> None:
+    for path in ROOT.glob(f"{package}/*.py"):
+        assert not {m for m in imported_modules(path) if m.split(".")[0] == other}, path
+
+
+def test_invalidator_import_loads_no_boto3() -> None:
+    probe = "import sys, invalidator.handler; print('boto3' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
