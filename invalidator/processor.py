@@ -62,7 +62,7 @@ class Invalidator:
 
     def _write(self, commands: list[Command]) -> dict[str, Outcome]:
         ttl = self._settings.cache_ttl_seconds
-        acks = self._settings.replica_acks
+        acks = {**self._settings.replica_acks, "fill_margin_ms": self._settings.fill_clock_margin_ms}
         results = apply_commands(self._client, self._scripts.apply, commands, ttl, **acks)
         outcomes = {c.key: o for c, o in zip(commands, results, strict=True)}
         # Fail safe: a key whose write was refused (not unreachable) is invalidated instead.

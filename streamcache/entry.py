@@ -1,6 +1,6 @@
 """The cache entry format: what one Redis key holds.
 
-Every value is ``kind`` (1 ASCII byte) + ``version`` (40 ASCII digits) + ``payload``:
+Every value is ``kind`` (1 ASCII byte) + ``version`` (40 ASCII digits) + the rest:
 
 ====  ==========================  ==================================  ===========
 kind  written by                  payload                             reader sees
@@ -10,7 +10,8 @@ T     invalidator, REMOVE / TTL   empty                               not found
 X     invalidator, no image or    empty                               miss
       fail-safe invalidation
 L     reader, lease on a miss     lease token                         miss (wait)
-F     reader, fill after a miss   item typed JSON, empty = not found  found / not found
+F     reader, fill after a miss   fill_ms + item typed JSON           found / not found
+                                  (empty item = not found)
 ====  ==========================  ==================================  ===========
 
 ``version`` is the stream SequenceNumber of the record that wrote I/T/X,
@@ -18,6 +19,13 @@ zero-padded to 40 digits so that Lua compares it as a string exactly (Lua
 numbers are doubles: a 40-digit sequence number would lose precision).
 L and F inherit the version of the entry they replaced (0 when none): a reader
 never knows which stream record its DynamoDB read reflects.
+
+``fill_ms`` is 13 digits of epoch milliseconds: Redis's clock when fill.lua
+stored the fill, after the reader's DynamoDB read. A key in fill mode carries
+it on: a marked invalidation is ``X`` + version + ``F`` + fill_ms, a lease on
+it ``L`` + version + ``F`` + fill_ms + token. apply.lua compares a record's
+creation time with it (see streamcache/lua/apply.lua). ``decode`` strips the
+mark: ``Entry.fill_ms`` holds the stamp, ``payload`` the item or token.
 """
 
 from __future__ import annotations
@@ -31,6 +39,8 @@ from streamcache.errors import MalformedEventError
 
 VERSION_DIGITS = 40
 HEADER = 1 + VERSION_DIGITS
+STAMP_DIGITS = 13  # epoch ms, exact in a Lua double until the year 2286
+MARK = b"F"  # after the version of an X or L: the key is in fill mode
 
 ITEM = b"I"
 TOMBSTONE = b"T"
@@ -65,6 +75,7 @@ class Entry:
     kind: bytes
     version: str
     payload: bytes
+    fill_ms: int | None = None  # F, and X / L in fill mode: when the fill was stored
 
     @property
     def is_answer(self) -> bool:
@@ -82,6 +93,26 @@ class Entry:
 
 def decode(value: bytes) -> Entry:
     """Parse a stored value; anything unrecognised reads as a miss (kind X)."""
-    if len(value) < HEADER or value[:1] not in (ITEM, TOMBSTONE, INVALIDATED, LEASE, FILL):
-        return Entry(INVALIDATED, ZERO_VERSION, b"")
-    return Entry(value[:1], value[1:HEADER].decode("ascii"), value[HEADER:])
+    kind = value[:1]
+    if len(value) < HEADER or kind not in (ITEM, TOMBSTONE, INVALIDATED, LEASE, FILL):
+        return _MISS
+    version, rest = value[1:HEADER].decode("ascii"), value[HEADER:]
+    if kind == FILL:
+        stamp = _stamp(rest)
+        # An F without its stamp (written before it existed) cannot be parsed: a miss.
+        return _MISS if stamp is None else Entry(kind, version, rest[STAMP_DIGITS:], stamp)
+    if kind in (INVALIDATED, LEASE) and rest[:1] == MARK:
+        stamp = _stamp(rest[1:])
+        if stamp is not None:
+            return Entry(kind, version, rest[1 + STAMP_DIGITS :], stamp)
+    return Entry(kind, version, rest)
+
+
+def _stamp(raw: bytes) -> int | None:
+    digits = raw[:STAMP_DIGITS]
+    if len(digits) == STAMP_DIGITS and digits.isdigit():
+        return int(digits)
+    return None
+
+
+_MISS = Entry(INVALIDATED, ZERO_VERSION, b"")

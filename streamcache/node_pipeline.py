@@ -43,6 +43,7 @@ class NodeGroup:
     ttl: int
     acks: Acks = Acks()
     node_name: str = ""  # cluster: the owning master ("" when the slot map did not say)
+    fill_margin_ms: int = 1000  # apply.lua's ARGV[6], see settings.FILL_CLOCK_MARGIN_MS
 
     def run_unless_down(self, name: str, down: dict[str, RedisError]) -> list[Outcome]:
         """Outcomes, or this node's error for all when it failed earlier (remembered in ``down``).
@@ -100,7 +101,8 @@ class NodeGroup:
             if asking:  # ASK: the target accepts the next command for a slot it is importing
                 pipe.execute_command("ASKING")
             # execute_command, not pipe.evalsha: ClusterPipeline refuses the named method.
-            pipe.execute_command("EVALSHA", self.script.sha, 1, c.key, c.kind, c.version, c.payload, self.ttl)
+            argv = (c.kind, c.version, c.payload, self.ttl, c.created_ms, self.fill_margin_ms)
+            pipe.execute_command("EVALSHA", self.script.sha, 1, c.key, *argv)
         waits = self.acks.replicas > 0 and (node is not None or self._direct or not self._cluster)
         if waits:
             pipe.execute_command("WAIT", self.acks.replicas, self.acks.timeout_ms)

@@ -69,6 +69,7 @@ def apply_commands(
     *,
     min_replica_acks: int = 0,
     replica_ack_timeout_ms: int = 100,
+    fill_margin_ms: int = 1000,
 ) -> list[Outcome]:
     """Run ``apply.lua`` for every command, pipelined in chunks: one outcome per command.
 
@@ -81,6 +82,9 @@ def apply_commands(
 
     With ``min_replica_acks`` > 0, a group is confirmed only when that many
     replicas acknowledged it (WAIT); else its commands get ``ReplicaAckError``.
+
+    ``fill_margin_ms`` (``FILL_CLOCK_MARGIN_MS``): how much later than a reader's
+    fill a record must be created to end the key's fill mode (see apply.lua).
     """
     acks = Acks(min_replica_acks, replica_ack_timeout_ms)
     _refresh_if_stale(client)
@@ -89,7 +93,8 @@ def apply_commands(
     for start in range(0, len(commands), CHUNK_SIZE):
         chunk = range(start, min(start + CHUNK_SIZE, len(commands)))
         for name, indexes in _by_node(client, commands, chunk).items():
-            group = NodeGroup(client, script, [commands[i] for i in indexes], ttl_seconds, acks, name)
+            mine = [commands[i] for i in indexes]
+            group = NodeGroup(client, script, mine, ttl_seconds, acks, name, fill_margin_ms)
             results = group.run_unless_down(name, down)
             if name in down and isinstance(down[name], _UNREACHABLE) and isinstance(client, RedisCluster):
                 _STALE_SLOT_MAPS.add(client)

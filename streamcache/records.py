@@ -7,17 +7,21 @@ CONTRACT section 3:
 - A record that names a key but cannot be applied (image too large or
   malformed, unknown event name): the key is invalidated ("X"), never left stale.
 - A record with no usable key raises ``RecordError``; the batch reports it.
+
+Every command carries its record's creation time (epoch ms, 0 when unknown):
+apply.lua lets a record written after a reader's fill end the key's fill mode.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
 
-from streamcache import entry
+from streamcache import entry, lag
 from streamcache.errors import KeyValueError, MalformedEventError, RecordError, UnknownTableError
 from streamcache.keys import cache_key, table_from_arn
 from streamcache.schema import KeySchemas
@@ -26,6 +30,9 @@ from streamcache.schema import KeySchemas
 MAX_PAYLOAD_BYTES = 1024 * 1024
 
 TTL_PRINCIPAL = "dynamodb.amazonaws.com"
+
+# apply.lua reads creation times as 13-digit epoch ms (exact in a Lua double).
+_MAX_CREATED_MS = 10**entry.STAMP_DIGITS - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +44,7 @@ class Command:
     version: str  # 40-digit padded SequenceNumber
     payload: bytes
     reason: str  # why this kind: image, remove, ttl, keys-only, or a fail-safe cause
+    created_ms: int = 0  # the record's ApproximateCreationDateTime in epoch ms; 0: unknown
 
 
 def sequence_number(record: object) -> str:
@@ -65,8 +73,22 @@ def to_command(record: Mapping[str, Any], schemas: KeySchemas, prefix: str) -> C
     return command_for(record, record_key(record, schemas, prefix))
 
 
+def created_ms(record: Mapping[str, Any]) -> int:
+    """The record's creation time in whole epoch ms, rounded down (never later than the write); 0: unknown."""
+    seconds = lag.creation_seconds(record)
+    if seconds is None or not math.isfinite(seconds):
+        return 0
+    ms = math.floor(seconds * 1000)
+    return ms if 0 < ms <= _MAX_CREATED_MS else 0
+
+
 def command_for(record: Mapping[str, Any], key: str) -> Command:
     """The cache command of a record whose key is already known."""
+    command = _command(record, key)
+    return replace(command, created_ms=created_ms(record))
+
+
+def _command(record: Mapping[str, Any], key: str) -> Command:
     version = entry.pad_version(record["dynamodb"]["SequenceNumber"])
     event = record.get("eventName")
     if event == "REMOVE":

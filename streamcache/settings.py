@@ -23,6 +23,7 @@ REDIS_TIMEOUT_MS = "REDIS_TIMEOUT_MS"
 REDIS_MIN_REPLICA_ACKS = "REDIS_MIN_REPLICA_ACKS"
 REDIS_REPLICA_ACK_TIMEOUT_MS = "REDIS_REPLICA_ACK_TIMEOUT_MS"
 CACHE_TTL_SECONDS = "CACHE_TTL_SECONDS"
+FILL_CLOCK_MARGIN_MS = "FILL_CLOCK_MARGIN_MS"
 NEGATIVE_CACHE_TTL_SECONDS = "NEGATIVE_CACHE_TTL_SECONDS"
 CACHE_KEY_PREFIX = "CACHE_KEY_PREFIX"
 KEY_SCHEMA = "KEY_SCHEMA"
@@ -49,6 +50,9 @@ class Settings:
     redis_replica_ack_timeout_ms: int = 100
     cache_ttl_seconds: int = 3600
     negative_cache_ttl_seconds: int = 60
+    # How much later than a reader's fill (Redis clock) a record must be created
+    # (DynamoDB clock) to end the key's fill mode: covers the skew between the clocks.
+    fill_clock_margin_ms: int = 1000
     key_prefix: str = ""
     key_schema: KeySchemas = field(default_factory=dict)
     table_name: str | None = None
@@ -82,6 +86,7 @@ class Settings:
             redis_replica_ack_timeout_ms=_positive_int(env, REDIS_REPLICA_ACK_TIMEOUT_MS, 100),
             cache_ttl_seconds=_positive_int(env, CACHE_TTL_SECONDS, 3600),
             negative_cache_ttl_seconds=_positive_int(env, NEGATIVE_CACHE_TTL_SECONDS, 60),
+            fill_clock_margin_ms=_non_negative_int(env, FILL_CLOCK_MARGIN_MS, 1000),
             key_prefix=env.get(CACHE_KEY_PREFIX, ""),
             key_schema=parse_key_schema(env.get(KEY_SCHEMA, "")),
             table_name=table_name,

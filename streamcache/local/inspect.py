@@ -16,10 +16,14 @@ _KIND_NAMES = {
 
 
 def holding(client: Any, key: str) -> dict[str, Any]:
-    """``{"key", "state", "version", "item", "ttl"}`` for one key; state "absent" if none."""
+    """``{"key", "state", "version", "item", "ttl", "fill_ms"}`` for one key; state "absent" if none.
+
+    ``fill_ms``: when the key is in fill mode (a reader fill, or an invalidation or
+    lease descended from one), the fill's Redis time in epoch ms; else None.
+    """
     raw = client.get(key)
     if raw is None:
-        return {"key": key, "state": "absent", "version": None, "item": None, "ttl": None}
+        return {"key": key, "state": "absent", "version": None, "item": None, "ttl": None, "fill_ms": None}
     e = entry.decode(raw)
     state = _KIND_NAMES[e.kind]
     if e.kind == entry.FILL and not e.payload:
@@ -30,4 +34,5 @@ def holding(client: Any, key: str) -> dict[str, Any]:
         "version": e.version.lstrip("0") or "0",
         "item": e.item(),
         "ttl": client.ttl(key),
+        "fill_ms": e.fill_ms,
     }

@@ -14,6 +14,7 @@ agree with it, not define it.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -115,6 +116,8 @@ class Truth:
     ) -> dict[str, Any]:
         new, old = images
         seq = next(self._sequences)
+        # The write's wall time, as DynamoDB stamps ApproximateCreationDateTime (the same
+        # machine clock as Redis TIME in the tests): apply.lua compares it with fills'.
         record = events.record(
             h.table,
             event,
@@ -124,6 +127,7 @@ class Truth:
             old=old,
             view=self.table_views[h.table],
             ttl_expiry=(op == "TTL"),
+            created=time.time(),
         )
         h.states.append(State(seq, new))
         self.records.append(record)

@@ -20,7 +20,7 @@ from streamcache.errors import RecordError
 from streamcache.local.destination import FailureMessage
 from streamcache.local.stream import StreamSource, lambda_record
 from streamcache.protocol import APPLIED, INVALIDATED, SKIPPED, Scripts, apply_commands
-from streamcache.records import Command, record_key
+from streamcache.records import Command, created_ms, record_key
 from streamcache.schema import KeySchemas
 
 OpenStream = Callable[[str], StreamSource]
@@ -72,7 +72,8 @@ def invalidations(
         except RecordError as err:
             problems.append(f"record {seq}: {err}")
             continue
-        command = Command(key, entry.INVALIDATED, entry.pad_version(seq), b"", "redrive")
+        version, created = entry.pad_version(seq), created_ms(record)
+        command = Command(key, entry.INVALIDATED, version, b"", "redrive", created)
         if key not in newest or command.version > newest[key].version:
             newest[key] = command
     return list(newest.values()), problems
@@ -86,6 +87,7 @@ def redrive(
     *,
     prefix: str = "",
     ttl_seconds: int = 3600,
+    fill_margin_ms: int = 1000,
 ) -> RedriveReport:
     report = RedriveReport()
     script = Scripts.register(client).apply
@@ -102,7 +104,7 @@ def redrive(
             continue
         commands, problems = invalidations(records, schemas, prefix)
         report.errors.extend(problems)
-        outcomes = apply_commands(client, script, commands, ttl_seconds)
+        outcomes = apply_commands(client, script, commands, ttl_seconds, fill_margin_ms=fill_margin_ms)
         _count(report, commands, outcomes)
         report.failures += 1
         report.records += len(records)
@@ -143,6 +145,7 @@ def redrive_command(source: str, endpoint_url: str | None, say: Callable[[str], 
         schemas,
         prefix=settings.key_prefix,
         ttl_seconds=settings.cache_ttl_seconds,
+        fill_margin_ms=settings.fill_clock_margin_ms,
     )
     say(
         f"re-read {report.records} record(s) from {report.failures} range(s): "

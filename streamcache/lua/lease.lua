@@ -9,9 +9,10 @@
 -- an invalidation "X", whose version the lease inherits. Otherwise it is what
 -- answers the read (an "I", "T" or "F" entry) or another reader's lease "L".
 --
--- A lease taken on a reader-filled invalidation ("X" .. version .. "F", see
--- apply.lua) is stored as "L" .. version .. "F" .. token so that the mark survives;
--- the caller is still handed "L" .. version .. token, and fill.lua accepts both.
+-- A lease taken on a reader-filled invalidation ("X" .. version .. "F" .. fill_ms,
+-- see apply.lua) is stored as "L" .. version .. "F" .. fill_ms .. token so that the
+-- mark and its stamp survive; the caller is still handed "L" .. version .. token,
+-- and fill.lua accepts both.
 local current = redis.call("GET", KEYS[1])
 local version = "0000000000000000000000000000000000000000"
 local mark = ""
@@ -21,7 +22,7 @@ if current and #current >= 41 then
   end
   version = string.sub(current, 2, 41)
   if string.sub(current, 42, 42) == "F" then
-    mark = "F"
+    mark = string.sub(current, 42, 55)
   end
 end
 redis.call("SET", KEYS[1], "L" .. version .. mark .. ARGV[1], "PX", ARGV[2])

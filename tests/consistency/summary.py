@@ -62,6 +62,8 @@ def lines(total: dict[str, Any]) -> list[str]:
             "errors",
             "redrives",
             "reads",
+            "hits",
+            "get_items",
             "raced_reads",
             "fills_rejected",
             "checks",

@@ -2,15 +2,19 @@
 
 The first one was found by the property test: a reader fill newer than the
 stream, then two older records in separate deliveries, stepped the cache back
-(F(state 3) -> X(record 1) -> I(record 2)). apply.lua now keeps such keys
-invalidate-only.
+(F(state 3) -> X(record 1) -> I(record 2)). apply.lua keeps such keys
+invalidate-only for records created up to FILL_CLOCK_MARGIN_MS after the fill
+(the world runs with a 2 ms margin), and lets a record created later end fill
+mode: the next three tests pin both sides of that line.
 """
 
 from __future__ import annotations
 
+import time
+
 import redis
 
-from consistency.world import KEY_POOL, Stats, World
+from consistency.world import FILL_MARGIN_MS, KEY_POOL, Stats, World
 from streamcache import entry
 from streamcache.local.schedule import ERROR, OK, PARTIAL, Choices, Invocation
 
@@ -39,6 +43,60 @@ def test_fill_newer_than_the_stream_is_never_stepped_back(cache: redis.Redis) ->
     deliver(w, 2)
     # THEN the cache never showed an older state, and it converges
     assert entry.decode(cache.get(h.cache_key)).kind == entry.INVALIDATED
+    w.check_converged()
+
+
+def past_the_margin() -> None:
+    """Let the clock move past FILL_CLOCK_MARGIN_MS (and ms flooring) after a fill."""
+    time.sleep((FILL_MARGIN_MS + 3) / 1000)
+
+
+def test_write_after_the_fill_serves_its_image_without_a_getitem(cache: redis.Redis) -> None:
+    # GIVEN an item a reader filled (one GetItem)
+    w = world(cache)
+    table, key = KEY_POOL[0]
+    w.truth.write(table, key, "INSERT")
+    h = w.truth.history(table, key)
+    assert w.reader.lookup(table, h.key, h.cache_key).filled
+    fill_ms = entry.decode(cache.get(h.cache_key)).fill_ms
+    assert fill_ms is not None and w.table.calls == 1
+    deliver(w, 0)  # created before the fill: invalidate-only
+    assert entry.decode(cache.get(h.cache_key)).kind == entry.INVALIDATED
+    assert w.reader.lookup(table, h.key, h.cache_key).filled  # refill: GetItem 2
+    # WHEN writes happen after the fill (created > fill + margin) and are delivered
+    for n, op in enumerate(("MODIFY", "MODIFY", "REMOVE", "INSERT"), start=1):
+        past_the_margin()
+        w.truth.write(table, key, op)
+        deliver(w, n)
+        # THEN the key serves each new state from the stream, and reads are hits
+        assert entry.decode(cache.get(h.cache_key)).kind in (entry.ITEM, entry.TOMBSTONE)
+        result = w.reader.lookup(table, h.key, h.cache_key)
+        assert result.source == "cache"
+        assert result.item == h.states[-1].image
+    assert w.table.calls == 2
+    w.check_converged()
+
+
+def test_record_created_before_the_fill_but_delivered_after_only_invalidates(cache: redis.Redis) -> None:
+    # GIVEN three writes, a fill of the newest (state 3), then a write after the fill
+    w = world(cache)
+    table, key = KEY_POOL[1]
+    for op in ("INSERT", "MODIFY", "MODIFY"):
+        w.truth.write(table, key, op)
+    h = w.truth.history(table, key)
+    assert w.reader.lookup(table, h.key, h.cache_key).filled
+    fill_ms = entry.decode(cache.get(h.cache_key)).fill_ms
+    past_the_margin()
+    w.truth.write(table, key, "MODIFY")
+    # WHEN the records written before the fill arrive, one invocation each
+    for n in range(3):
+        deliver(w, n)
+        # THEN the key stays invalidate-only, carrying the fill's stamp
+        held = entry.decode(cache.get(h.cache_key))
+        assert (held.kind, held.fill_ms) == (entry.INVALIDATED, fill_ms)
+    # and the record written after the fill ends fill mode with its image (state 4)
+    deliver(w, 3)
+    assert w.truth.candidates(h.cache_key, cache.get(h.cache_key)) == [4]
     w.check_converged()
 
 

@@ -1,6 +1,6 @@
 """The property search can fail: against the protocol's old bugs it finds a counterexample by itself.
 
-``race_worlds`` (test_schedules) runs here against two broken versions of
+``race_worlds`` (test_schedules) runs here against three broken versions of
 apply.lua, loaded in this process only (``protocol.lua_source`` is patched;
 the files in streamcache/lua are never touched):
 
@@ -8,7 +8,9 @@ the files in streamcache/lua are never touched):
   invalidation X when a record arrived, but let the next record write its
   image over that X, stepping the cache back from the fill's newer state;
 - today's apply.lua with versions compared as Lua numbers (doubles): 40-digit
-  sequence numbers a few apart compare equal, so newer records are skipped.
+  sequence numbers a few apart compare equal, so newer records are skipped;
+- today's apply.lua ignoring the records' creation times: every record writes
+  its image over a reader fill (what ending fill mode by time must not become).
 
 Each search is derandomized and bounded; it stops at the first counterexample
 (no shrinking: the point is that the search fails, not the minimal example).
@@ -44,6 +46,15 @@ return 1
 """
 STRING_COMPARISON = "if ARGV[2] <= string.sub(head, 2, 41) then"
 NUMERIC_COMPARISON = "if tonumber(ARGV[2]) <= tonumber(string.sub(head, 2, 41)) then"
+
+
+FILL_RULE = "if created_ms <= fill_ms + tonumber(ARGV[6]) then"
+
+
+def timeless_apply() -> str:
+    current = protocol.lua_source("apply")
+    assert FILL_RULE in current, "apply.lua no longer ends fill mode this way: update this test"
+    return current.replace(FILL_RULE, "if false then")
 
 
 def numeric_apply() -> str:
@@ -100,6 +111,15 @@ def test_property_search_finds_numeric_version_comparison(
     print(f"numeric comparison: counterexample after {found_after} examples")
     # A newer record was skipped as "not newer": the cache kept (or served) an older state.
     assert "after draining" in failure or "had been applied" in failure or "went back" in failure, failure
+
+
+def test_property_search_finds_images_written_over_fills_regardless_of_time(
+    cache: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    found_after, failure = search_with(cache, monkeypatch, timeless_apply())
+    print(f"apply.lua ignoring creation times: counterexample after {found_after} examples")
+    assert "went back to state" in failure, failure
+    assert "(filled)" in failure, failure
 
 
 def test_the_same_search_passes_with_todays_protocol(cache: redis.Redis) -> None:

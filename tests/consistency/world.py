@@ -31,7 +31,7 @@ from streamcache.local import model
 from streamcache.local.schedule import ERROR, REDRIVE, REWIND, Choices, Invocation, Shard
 from streamcache.lookup import ReaderCache
 from streamcache.protocol import Scripts, apply_commands
-from streamcache.records import Command
+from streamcache.records import Command, created_ms
 from streamcache.schema import KeySchemas
 from streamcache.settings import Settings
 
@@ -58,6 +58,9 @@ RESPELL = {
 # Sequence numbers start where digit counts change: 21 -> 22 digits, 39 -> 40.
 SEQUENCE_STARTS = (10**21 - 40, 1100000000017454423009, 10**39 - 40)
 TTL_S = 600
+# FILL_CLOCK_MARGIN_MS here: records are created with the writes' wall time, on the same
+# clock as Redis TIME, so a small margin (ms flooring) makes the fill-mode exit frequent.
+FILL_MARGIN_MS = 2
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,8 @@ class Stats:
     errors: int = 0
     partials: int = 0
     reads: int = 0
+    hits: int = 0  # reads answered from the cache
+    get_items: int = 0  # reads of the table (reader GetItem calls)
     raced_reads: int = 0
     fills_rejected: int = 0
     checks: int = 0
@@ -113,6 +118,7 @@ class ModelTable:
         self.truth = truth
         self._local = threading.local()
         self.fail: Callable[[], None] | None = None  # raises to emulate DynamoDB errors
+        self.calls = 0  # GetItem calls (racy under free-running threads: a figure, not a check)
 
     @property
     def after_read(self) -> Callable[[], None] | None:
@@ -126,6 +132,7 @@ class ModelTable:
     def get(self, table: str, key: dict[str, Any]) -> dict[str, Any] | None:
         if self.fail is not None:
             self.fail()
+        self.calls += 1
         item = self.truth.get(table, key)
         hook, self.after_read = self.after_read, None
         if hook is not None:
@@ -156,7 +163,12 @@ class World:
         self.mix = mix or Mix()
         sequences = sequence_source(sequence_start, gaps or [1, 7, 100])
         self.truth = model.Truth(SCHEMAS, sequences, view, table_views=dict(self.mix.views))
-        settings = Settings(redis_url="redis://unused", key_schema=SCHEMAS, cache_ttl_seconds=TTL_S)
+        settings = Settings(
+            redis_url="redis://unused",
+            key_schema=SCHEMAS,
+            cache_ttl_seconds=TTL_S,
+            fill_clock_margin_ms=FILL_MARGIN_MS,
+        )
         self.invalidator = Invalidator(settings, client, KeySchemas(SCHEMAS, None))
         self.scripts = Scripts.register(client)
         max_batch = self.mix.max_batch if mix else 1 + choices.pick(10)
@@ -250,9 +262,12 @@ class World:
         commands = []
         for i in indexes:
             ck, _ = self.truth.record_states[i]
-            seq = self.truth.records[i]["dynamodb"]["SequenceNumber"]
-            commands.append(Command(ck, entry.INVALIDATED, entry.pad_version(seq), b"", "redrive"))
-        outcomes = apply_commands(self.client, self.scripts.apply, commands, TTL_S)
+            record = self.truth.records[i]
+            version = entry.pad_version(record["dynamodb"]["SequenceNumber"])
+            commands.append(Command(ck, entry.INVALIDATED, version, b"", "redrive", created_ms(record)))
+        outcomes = apply_commands(
+            self.client, self.scripts.apply, commands, TTL_S, fill_margin_ms=FILL_MARGIN_MS
+        )
         failed = [c for c, o in zip(indexes, outcomes, strict=True) if isinstance(o, Exception)]
         self.shard.skipped.extend(failed)  # not confirmed: redriven again later
 
@@ -271,6 +286,8 @@ class World:
             self.table.after_read = None
             return None
         self.stats.reads += 1
+        self.stats.hits += result.source == "cache"
+        self.stats.get_items += result.source != "cache"
         self.stats.fills_rejected += result.fill_rejected
         self.log.append(f"read {h.cache_key} -> {self._read_outcome(h, result)}")
         self._check_read(h, result, floor)

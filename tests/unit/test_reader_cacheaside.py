@@ -51,7 +51,7 @@ def aside(cache: FakeCache, table: FakeTable, breaker: CircuitBreaker | None = N
 
 def test_hit_never_reads_dynamodb() -> None:
     table = FakeTable(ITEM)
-    hit = entry.decode(b"F" + b"0" * 40 + entry.encode_item(ITEM))
+    hit = entry.decode(b"F" + b"0" * 40 + b"1764000000000" + entry.encode_item(ITEM))
     result = aside(FakeCache(hit), table).lookup("orders", KEY, "k")
     assert (result.item, result.source, table.calls) == (ITEM, CACHE, 0)
 

@@ -13,6 +13,7 @@ from streamcache.protocol import Scripts
 
 V1 = "1".zfill(40)
 V2 = "2".zfill(40)
+STAMP = "1764000000000"  # a fill's Redis time, epoch ms
 
 
 class FakeTime:
@@ -47,7 +48,8 @@ def reader(client: fakeredis.FakeRedis, time: FakeTime | None = None) -> ReaderC
     [
         (b"I" + V1.encode() + b"{}", True),
         (b"T" + V1.encode(), True),
-        (b"F" + V1.encode(), True),
+        (b"F" + V1.encode() + STAMP.encode(), True),
+        (b"F" + V1.encode(), False),  # an F without its stamp cannot be parsed: a miss
         (b"X" + V1.encode(), False),
         (b"L" + V1.encode() + b"tok", False),
         (b"garbage", False),
@@ -80,7 +82,7 @@ def test_fill_after_an_invalidator_write_is_rejected(client) -> None:
     cache = reader(client)
     claim = cache.claim("k")
     assert isinstance(claim, Lease)
-    Scripts.register(client).apply(keys=["k"], args=["X", V1, "", 60])
+    Scripts.register(client).apply(keys=["k"], args=["X", V1, "", 60, 0, 1000])
     assert not cache.fill("k", claim, b"{}", 60)
     assert client.get("k") == b"X" + V1.encode()
 
@@ -90,7 +92,7 @@ def test_a_waiter_answers_from_the_other_readers_fill(client) -> None:
 
     def other_reader_fills(n: int) -> None:
         if n == 2:
-            client.set("k", "F" + V1 + '{"a":{"S":"b"}}')
+            client.set("k", "F" + V1 + STAMP + '{"a":{"S":"b"}}')
 
     time = FakeTime(other_reader_fills)
     claim = reader(client, time).claim("k")
@@ -112,7 +114,7 @@ def test_a_waiter_takes_over_when_the_other_lease_is_invalidated(client) -> None
 
     def invalidator_writes(n: int) -> None:
         if n == 1:
-            Scripts.register(client).apply(keys=["k"], args=["X", V2, "", 60])
+            Scripts.register(client).apply(keys=["k"], args=["X", V2, "", 60, 0, 1000])
 
     claim = reader(client, FakeTime(invalidator_writes)).claim("k")
     assert isinstance(claim, Lease)

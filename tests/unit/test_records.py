@@ -98,3 +98,23 @@ def test_describe_is_used_once_for_unlisted_tables() -> None:
     for seq in (1, 2, 3):
         to_command(events.record("orders", "INSERT", KEYS, seq, new=ITEM), schemas, "")
     assert calls == ["orders"]
+
+
+@pytest.mark.parametrize(
+    ("created", "ms"),
+    [
+        (1764000000, 1764000000000),  # AWS: whole seconds
+        (1764000000.1239, 1764000000123),  # fractions round down, never later than the write
+        (1764000000123, 1764000000123),  # moto: milliseconds
+        (float("nan"), 0),
+        (-5, 0),
+    ],
+)
+def test_command_carries_the_records_creation_ms(created: float, ms: int) -> None:
+    assert command("INSERT", new=ITEM, created=created).created_ms == ms
+
+
+def test_command_without_creation_time_carries_zero() -> None:
+    record = events.record("orders", "INSERT", KEYS, 1100000000017454423009, new=ITEM)
+    del record["dynamodb"]["ApproximateCreationDateTime"]
+    assert to_command(record, SCHEMAS, "").created_ms == 0

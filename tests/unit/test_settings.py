@@ -94,3 +94,15 @@ def test_missing_aws_region_is_one_clear_config_error(monkeypatch: pytest.Monkey
     with pytest.raises(ConfigError, match="set AWS_REGION or AWS_DEFAULT_REGION"):
         aws.client("dynamodb")
     aws.client.cache_clear()
+
+
+def test_fill_clock_margin_default_and_configured() -> None:
+    assert Settings.from_env(BASE).fill_clock_margin_ms == 1000
+    assert Settings.from_env({**BASE, "FILL_CLOCK_MARGIN_MS": "0"}).fill_clock_margin_ms == 0
+    assert Settings.from_env({**BASE, "FILL_CLOCK_MARGIN_MS": " 2500 "}).fill_clock_margin_ms == 2500
+
+
+@pytest.mark.parametrize("raw", ["-1", "1.5", "one", "²"])
+def test_bad_fill_clock_margin_names_itself(raw: str) -> None:
+    with pytest.raises(ConfigError, match=f"FILL_CLOCK_MARGIN_MS={raw!r} is not a whole number"):
+        Settings.from_env({**BASE, "FILL_CLOCK_MARGIN_MS": raw})
