@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -48,9 +49,13 @@ class RedisServer:
         self._wait_ready(timeout)
         return self
 
+    def client(self, **options: Any) -> redis.Redis:
+        """A client to this server alone (subclasses say how: TLS, ...)."""
+        return redis.Redis(port=self.port, **options)
+
     def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
-        client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
+        client = self.client(socket_connect_timeout=0.2)
         while time.monotonic() < deadline:
             try:
                 if client.ping():
@@ -58,7 +63,7 @@ class RedisServer:
             except redis.RedisError:
                 time.sleep(0.02)
         self.stop()
-        raise TimeoutError(f"redis-server on port {self.port} did not answer within {timeout}s")
+        raise TimeoutError(f"redis-server at {self.url} did not answer within {timeout}s")
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -170,18 +169,6 @@ class TlsRedisServer(RedisServer):
     def client(self, **options: Any) -> redis.Redis:
         """A verified (CA and host name) TLS client to this node alone, e.g. for admin commands."""
         return redis.Redis.from_url(self.url, ssl_ca_certs=str(self.files.ca_cert), **options)
-
-    def _wait_ready(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        client = self.client(socket_connect_timeout=0.2)
-        while time.monotonic() < deadline:
-            try:
-                if client.ping():
-                    return
-            except redis.RedisError:
-                time.sleep(0.02)
-        self.stop()
-        raise TimeoutError(f"TLS redis-server on port {self.port} did not answer within {timeout}s")
 
 
 @contextmanager
