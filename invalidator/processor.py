@@ -62,14 +62,14 @@ class Invalidator:
 
     def _write(self, commands: list[Command]) -> dict[str, Outcome]:
         ttl = self._settings.cache_ttl_seconds
-        acks = {**self._settings.replica_acks, "fill_margin_ms": self._settings.fill_clock_margin_ms}
-        results = apply_commands(self._client, self._scripts.apply, commands, ttl, **acks)
+        options = self._settings.apply_options
+        results = apply_commands(self._client, self._scripts.apply, commands, ttl, **options)
         outcomes = {c.key: o for c, o in zip(commands, results, strict=True)}
         # Fail safe: a key whose write was refused (not unreachable) is invalidated instead.
         refused = [c for c in commands if _refused(outcomes[c.key])]
         if refused:
             fallbacks = [_as_invalidation(c) for c in refused]
-            retried = apply_commands(self._client, self._scripts.apply, fallbacks, ttl, **acks)
+            retried = apply_commands(self._client, self._scripts.apply, fallbacks, ttl, **options)
             outcomes.update(
                 (c.key, INVALIDATED if o == APPLIED else o) for c, o in zip(refused, retried, strict=True)
             )

@@ -60,11 +60,12 @@ class Settings:
     dynamodb_endpoint_url: str | None = None
 
     @property
-    def replica_acks(self) -> dict[str, int]:
-        """``apply_commands``' keyword arguments for confirming writes on replicas (WAIT)."""
+    def apply_options(self) -> dict[str, int]:
+        """``apply_commands``' keyword arguments: replica confirmation (WAIT) and the fill-mode margin."""
         return {
             "min_replica_acks": self.redis_min_replica_acks,
             "replica_ack_timeout_ms": self.redis_replica_ack_timeout_ms,
+            "fill_margin_ms": self.fill_clock_margin_ms,
         }
 
     @property
