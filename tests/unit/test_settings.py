@@ -64,7 +64,7 @@ def test_replica_acks_are_off_by_default() -> None:
 
 def test_replica_acks_configured() -> None:
     s = Settings.from_env({**BASE, "REDIS_MIN_REPLICA_ACKS": " 2 ", "REDIS_REPLICA_ACK_TIMEOUT_MS": "250"})
-    assert s.replica_acks == {"min_replica_acks": 2, "replica_ack_timeout_ms": 250}
+    assert s.apply_options == {"min_replica_acks": 2, "replica_ack_timeout_ms": 250, "fill_margin_ms": 1000}
     assert Settings.from_env({**BASE, "REDIS_MIN_REPLICA_ACKS": "0"}).redis_min_replica_acks == 0
 
 
