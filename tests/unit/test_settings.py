@@ -59,7 +59,7 @@ def test_bad_setting_names_itself(env: dict, message: str) -> None:
 
 def test_replica_acks_are_off_by_default() -> None:
     s = Settings.from_env(BASE)
-    assert s.replica_acks == {"min_replica_acks": 0, "replica_ack_timeout_ms": 100}
+    assert s.apply_options == {"min_replica_acks": 0, "replica_ack_timeout_ms": 100, "fill_margin_ms": 1000}
 
 
 def test_replica_acks_configured() -> None:
