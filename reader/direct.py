@@ -16,10 +16,6 @@ from reader.request import RequestError, bad_request, check_format, check_table,
 from reader.runtime import Runtime
 
 
-def is_direct(event: object) -> bool:
-    return isinstance(event, Mapping) and "key" in event and "requestContext" not in event
-
-
 def serve(rt: Runtime, event: Mapping[str, Any]) -> dict[str, Any]:
     try:
         return _serve(rt, event)

@@ -8,7 +8,6 @@ request is a 400 naming the attribute, never a DynamoDB ValidationException.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from streamcache.codec import AttributeValueError, number_text
@@ -38,13 +37,6 @@ class RequestError(StreamCacheError):
 
 def bad_request(message: str) -> RequestError:
     return RequestError(400, message)
-
-
-@dataclass(frozen=True, slots=True)
-class Lookup:
-    table: str
-    key: Typed  # stream form: {"pk": {"S": "u1"}, "sk": {"N": "42"}}, numbers canonical
-    format: str = "plain"
 
 
 def check_table(table: object, allowed: frozenset[str]) -> str:

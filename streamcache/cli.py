@@ -18,7 +18,6 @@ from streamcache.errors import StreamCacheError
 from streamcache.local.embedded import REDIS_CHOICES
 
 USAGE_ERROR = 2
-PROBLEM = 1
 
 
 class _Parser(argparse.ArgumentParser):

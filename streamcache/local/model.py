@@ -141,11 +141,6 @@ class Truth:
             image = None if h is None else h.states[-1].image
             return None if image is None else dict(image)
 
-    def snapshot(self) -> dict[str, int]:
-        """Latest state index per cache key (for "what was true when the read began")."""
-        with self._lock:
-            return {ck: h.latest for ck, h in self.by_cache_key.items()}
-
     def candidates(self, cache_key_: str, value: bytes | None) -> list[int] | None:
         """Indexes of the states a cached value shows; None when it shows none (miss).
 
