@@ -12,10 +12,13 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
+from redis.exceptions import RedisClusterException
 
 from invalidator.processor import BatchResult, Invalidator
 from streamcache import lag
+from streamcache.batch import batch_response, records_of
 from streamcache.connection import INVALIDATOR_TIMEOUTS, redis_client
+from streamcache.records import sequence_number
 from streamcache.schema import KeySchemas, describe_with_boto3
 from streamcache.settings import Settings
 
@@ -55,9 +58,28 @@ def reset() -> None:
 
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    result = runtime().process(event)
+    try:
+        invalidator = runtime()
+    except RedisClusterException as err:
+        return _unreachable_at_init(event, err)
+    result = invalidator.process(event)
     _publish(result)
     return result.response
+
+
+def _unreachable_at_init(event: object, err: RedisClusterException) -> dict[str, Any]:
+    """No cluster node answered while building the client: report every record, build again next time.
+
+    The same outcome as a single node that is down (whose client connects
+    lazily): nothing applied, nothing lost, Lambda re-delivers the batch.
+    """
+    sequence_numbers = [sequence_number(r) for r in records_of(event)]
+    metrics.add_metric(name="RecordsFailed", unit=MetricUnit.Count, value=len(sequence_numbers))
+    logger.warning(
+        "Redis cluster unreachable: batch reported",
+        extra={"redis_error": type(err).__name__, "reported": len(sequence_numbers)},
+    )
+    return batch_response(sequence_numbers, 0 if sequence_numbers else None)
 
 
 def _publish(result: BatchResult) -> None:
@@ -68,8 +90,8 @@ def _publish(result: BatchResult) -> None:
         p50, worst = lag.percentile(result.lags_ms, 0.5), max(result.lags_ms)
         metrics.add_metric(name="StreamLagMs", unit=MetricUnit.Milliseconds, value=p50)
         metrics.add_metric(name="StreamLagMaxMs", unit=MetricUnit.Milliseconds, value=worst)
-    for sequence_number, why in result.unusable:
-        logger.warning("record has no usable cache key", sequence_number=sequence_number, reason=why)
+    for seq, why in result.unusable:
+        logger.warning("record has no usable cache key", sequence_number=seq, reason=why)
     summary: dict[str, object] = {k: result.counts[k] for k in ("records", *_COUNT_METRICS)}
     if result.first_failed is None:
         logger.info("batch applied", extra=summary)

@@ -17,7 +17,7 @@ from reader.tracing import cache_port, table_port
 from streamcache.aws import client as aws_client
 from streamcache.circuit import CircuitBreaker
 from streamcache.codec import Typed
-from streamcache.connection import READER_TIMEOUTS, redis_client
+from streamcache.connection import READER_TIMEOUTS, redis_client_or_deferred
 from streamcache.errors import UnknownTableError
 from streamcache.keys import cache_key
 from streamcache.schema import KeySchemas, TableKeys, describe_with_boto3
@@ -55,7 +55,7 @@ class Runtime:
 
 
 def build(settings: Settings) -> Runtime:
-    redis = redis_client(settings, READER_TIMEOUTS)
+    redis = redis_client_or_deferred(settings, READER_TIMEOUTS)
     dynamodb = aws_client("dynamodb", settings.dynamodb_endpoint_url)
     schemas = KeySchemas(settings.key_schema, describe_with_boto3(settings.dynamodb_endpoint_url))
     reads = CacheAside(

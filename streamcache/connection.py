@@ -23,15 +23,16 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from redis.backoff import ExponentialBackoff
-from redis.connection import Connection, ConnectionPool, SSLConnection
+from redis.commands.core import Script
+from redis.connection import Connection, ConnectionPool, Encoder, SSLConnection
 from redis.credentials import CredentialProvider
-from redis.exceptions import AuthenticationError, ReadOnlyError
+from redis.exceptions import AuthenticationError, ReadOnlyError, RedisClusterException
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
@@ -73,6 +74,50 @@ def redis_client(settings: Settings, timeouts: Timeouts) -> Any:
     import redis
 
     return redis.Redis(connection_pool=ReauthPool.from_url(settings.redis_url, **options))
+
+
+def redis_client_or_deferred(settings: Settings, timeouts: Timeouts) -> Any:
+    """``redis_client``, or a ``DeferredClient`` when it cannot be built now.
+
+    A single-node client connects lazily, but ``RedisCluster`` reads the slot map
+    when built and raises if no node answers: a cluster that is down at cold
+    start must cost the reader a fallback to DynamoDB, not an error.
+    """
+    try:
+        return redis_client(settings, timeouts)
+    except RedisClusterException as err:
+        log.warning("Redis cluster unreachable at init (%s): will retry on use", type(err).__name__)
+        return DeferredClient(lambda: redis_client(settings, timeouts))
+
+
+class DeferredClient:
+    """Stands in for a client that could not be built yet; each use tries again.
+
+    Until a build succeeds every call raises ``redis.ConnectionError``, which
+    callers already treat as "Redis unreachable" (the reader's breaker limits
+    how often that is tried). Scripts register locally: a SHA needs no server.
+    """
+
+    def __init__(self, build: Callable[[], Any]) -> None:
+        self._build = build
+        self._client: Any = None
+
+    def register_script(self, script: str) -> Script:
+        return Script(self, script)  # type: ignore[arg-type]  # duck-typed: evalsha, script_load, get_encoder
+
+    def get_encoder(self) -> Encoder:
+        return Encoder("utf-8", "strict", False)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._built(), name)
+
+    def _built(self) -> Any:
+        if self._client is None:
+            try:
+                self._client = self._build()
+            except RedisClusterException as err:
+                raise RedisConnectionError(f"Redis cluster unreachable ({type(err).__name__})") from err
+        return self._client
 
 
 def client_options(settings: Settings, timeouts: Timeouts) -> dict[str, Any]:
