@@ -46,7 +46,7 @@ demo: install
 	$(PY) -m streamcache demo
 
 consume: install
-	$(PY) -m streamcache consume
+	$(PY) -m streamcache consume $(ARGS)
 
 soak: install
 	$(PY) -m pytest tests/consistency --soak-seconds=$(or $(SECONDS),300) -p no:xdist
