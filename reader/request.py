@@ -124,12 +124,12 @@ def _checked(name: str, index: int, schema: TableKeys, value: Typed) -> Typed:
     if type_ != expected:
         raise bad_request(f"key attribute {name!r} must be a {_TYPE_NAMES[expected]}, not {type_!r}")
     try:
-        return {type_: _canonical(type_, raw, name, MAX_HASH_BYTES if index == 0 else MAX_RANGE_BYTES)}
+        return {type_: _canonical(type_, raw, MAX_HASH_BYTES if index == 0 else MAX_RANGE_BYTES)}
     except KeyValueError as err:
         raise bad_request(f"key attribute {name!r}: {err}") from err
 
 
-def _canonical(type_: str, raw: str, name: str, limit: int) -> str:
+def _canonical(type_: str, raw: str, limit: int) -> str:
     if type_ == "N":
         return canonical_number(raw)
     size = len(raw.encode("utf-8")) if type_ == "S" else 0

@@ -75,15 +75,8 @@ def value_to_plain(value: Mapping[str, Any]) -> Any:
     return convert(raw)
 
 
-def _number(text: str) -> int | float:
-    # Fast path for the common small integer; anything else goes through Decimal.
-    if len(text) < 19 and text.isascii() and (text.isdigit() or (text[:1] == "-" and text[1:].isdigit())):
-        return int(text)
-    return plain_number(text)
-
-
 def _sorted_numbers(raw: list[str]) -> list[int | float]:
-    return [_number(n) for n in sorted(raw, key=Decimal)]
+    return [plain_number(n) for n in sorted(raw, key=Decimal)]
 
 
 def _sorted_binaries(raw: list[str]) -> list[str]:
@@ -92,7 +85,7 @@ def _sorted_binaries(raw: list[str]) -> list[str]:
 
 _TO_PLAIN: dict[str, Any] = {
     "S": str,
-    "N": _number,
+    "N": plain_number,
     "B": str,
     "BOOL": bool,
     "NULL": lambda _raw: None,
@@ -104,27 +97,7 @@ _TO_PLAIN: dict[str, Any] = {
 }
 
 
-# -- plain -> typed ------------------------------------------------------------
-
-
-def value_from_plain(value: Any) -> Typed:
-    """A plain JSON value as a typed one: str S, int/float N, bool BOOL, None NULL, list L, dict M.
-
-    Plain JSON cannot say "set" or "binary": those come back as L and S.
-    """
-    if isinstance(value, bool):
-        return {"BOOL": value}
-    if isinstance(value, str):
-        return {"S": value}
-    if isinstance(value, (int, float, Decimal)):
-        return {"N": number_text(value)}
-    if value is None:
-        return {"NULL": True}
-    if isinstance(value, list):
-        return {"L": [value_from_plain(v) for v in value]}
-    if isinstance(value, dict):
-        return {"M": {str(k): value_from_plain(v) for k, v in value.items()}}
-    raise AttributeValueError(f"a {type(value).__name__} has no DynamoDB attribute type")
+# -- plain -> number text -----------------------------------------------------
 
 
 def number_text(value: int | float | Decimal) -> str:

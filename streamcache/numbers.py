@@ -57,7 +57,7 @@ def _is_canonical_integer(text: object) -> bool:
 
 def plain_number(text: str) -> int | float:
     """``int`` when integral, else ``float`` (the reader's ``plain`` format)."""
-    if _is_canonical_integer(text):
+    if _is_canonical_integer(text[1:] if text[:1] == "-" else text):  # most numbers: skip Decimal
         return int(text)
     value = parse_number(text)
     if value == value.to_integral_value(context=_EXACT):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -14,11 +15,25 @@ from streamcache.codec import (
     item_from_boto3,
     item_to_plain,
     number_text,
-    value_from_plain,
     value_to_plain,
 )
 
 BIG = "12345678901234567890123456789012345678"  # 38 significant digits
+
+
+def value_from_plain(value: Any) -> dict[str, Any]:
+    """The inverse of ``value_to_plain`` for what plain JSON can say (no sets, no binary)."""
+    if isinstance(value, bool):
+        return {"BOOL": value}
+    if isinstance(value, str):
+        return {"S": value}
+    if isinstance(value, (int, float)):
+        return {"N": number_text(value)}
+    if value is None:
+        return {"NULL": True}
+    if isinstance(value, list):
+        return {"L": [value_from_plain(v) for v in value]}
+    return {"M": {str(k): value_from_plain(v) for k, v in value.items()}}
 
 
 def test_plain_numbers_are_int_when_integral_else_float() -> None:
