@@ -68,6 +68,12 @@ def record_key(record: Mapping[str, Any], schemas: KeySchemas, prefix: str) -> s
         raise RecordError(f"table {table!r}: {err}") from err
 
 
+def invalidation_for(record: Mapping[str, Any], key: str, reason: str = "redrive") -> Command:
+    """An "X" for ``key`` at the record's version, whatever the record says (redrive)."""
+    version = entry.pad_version(record["dynamodb"]["SequenceNumber"])
+    return Command(key, entry.INVALIDATED, version, b"", reason, created_ms(record))
+
+
 def to_command(record: Mapping[str, Any], schemas: KeySchemas, prefix: str) -> Command:
     """Translate one (already validated) stream record into its cache command."""
     return command_for(record, record_key(record, schemas, prefix))

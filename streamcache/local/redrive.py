@@ -11,16 +11,15 @@ a miss and the next read fills it from DynamoDB.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from streamcache import entry
-from streamcache.errors import RecordError
+from streamcache.batch import plan_batch
 from streamcache.local.destination import FailureMessage
 from streamcache.local.stream import StreamSource, lambda_record
 from streamcache.protocol import APPLIED, INVALIDATED, SKIPPED, Scripts, apply_commands
-from streamcache.records import Command, created_ms, record_key
+from streamcache.records import Command, invalidation_for, record_key
 from streamcache.schema import KeySchemas
 
 OpenStream = Callable[[str], StreamSource]
@@ -63,20 +62,9 @@ def invalidations(
     records: Sequence[dict[str, Any]], schemas: KeySchemas, prefix: str
 ) -> tuple[list[Command], list[str]]:
     """One "X" per key, versioned with the newest record for it; plus why some records had no key."""
-    newest: dict[str, Command] = {}
-    problems = []
-    for record in records:
-        seq = record["dynamodb"]["SequenceNumber"]
-        try:
-            key = record_key(record, schemas, prefix)
-        except RecordError as err:
-            problems.append(f"record {seq}: {err}")
-            continue
-        version, created = entry.pad_version(seq), created_ms(record)
-        command = Command(key, entry.INVALIDATED, version, b"", "redrive", created)
-        if key not in newest or command.version > newest[key].version:
-            newest[key] = command
-    return list(newest.values()), problems
+    plan = plan_batch(records, lambda r: record_key(r, schemas, prefix), invalidation_for)
+    problems = [f"record {plan.sequence_numbers[i]}: {why}" for i, why in plan.unusable]
+    return list(plan.commands.values()), problems
 
 
 def redrive(
@@ -87,8 +75,9 @@ def redrive(
     *,
     prefix: str = "",
     ttl_seconds: int = 3600,
-    fill_margin_ms: int = 1000,
+    apply_options: Mapping[str, int] | None = None,
 ) -> RedriveReport:
+    """Invalidate every key the failures' ranges touch; ``apply_options`` as ``Settings.apply_options``."""
     report = RedriveReport()
     script = Scripts.register(client).apply
     for failure in failures:
@@ -104,7 +93,7 @@ def redrive(
             continue
         commands, problems = invalidations(records, schemas, prefix)
         report.errors.extend(problems)
-        outcomes = apply_commands(client, script, commands, ttl_seconds, fill_margin_ms=fill_margin_ms)
+        outcomes = apply_commands(client, script, commands, ttl_seconds, **(apply_options or {}))
         _count(report, commands, outcomes)
         report.failures += 1
         report.records += len(records)
@@ -145,7 +134,7 @@ def redrive_command(source: str, endpoint_url: str | None, say: Callable[[str], 
         schemas,
         prefix=settings.key_prefix,
         ttl_seconds=settings.cache_ttl_seconds,
-        fill_margin_ms=settings.fill_clock_margin_ms,
+        apply_options=settings.apply_options,
     )
     say(
         f"re-read {report.records} record(s) from {report.failures} range(s): "

@@ -25,13 +25,12 @@ import redis
 
 from invalidator.processor import Invalidator
 from reader.cacheaside import CacheAside, Expiry, Result
-from streamcache import entry
 from streamcache.circuit import CircuitBreaker
 from streamcache.local import model
 from streamcache.local.schedule import ERROR, REDRIVE, REWIND, Choices, Invocation, Shard
 from streamcache.lookup import ReaderCache
 from streamcache.protocol import Scripts, apply_commands
-from streamcache.records import Command, created_ms
+from streamcache.records import invalidation_for
 from streamcache.schema import KeySchemas
 from streamcache.settings import Settings
 
@@ -262,9 +261,7 @@ class World:
         commands = []
         for i in indexes:
             ck, _ = self.truth.record_states[i]
-            record = self.truth.records[i]
-            version = entry.pad_version(record["dynamodb"]["SequenceNumber"])
-            commands.append(Command(ck, entry.INVALIDATED, version, b"", "redrive", created_ms(record)))
+            commands.append(invalidation_for(self.truth.records[i], ck))
         outcomes = apply_commands(
             self.client, self.scripts.apply, commands, TTL_S, fill_margin_ms=FILL_MARGIN_MS
         )
