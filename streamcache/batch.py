@@ -45,10 +45,11 @@ def records_of(event: object) -> list[dict[str, Any]]:
 def plan_batch(records: Sequence[dict[str, Any]], key_of: KeyOf, build: Build) -> Plan:
     """Find every record's key; build a command only for the newest record per key.
 
-    Building encodes the image, the costliest step: a batch that touches a key
+    ``records`` are valid stream records (``records_of`` checked their
+    SequenceNumbers; the stream reader's always have one). Building encodes the image, the costliest step: a batch that touches a key
     many times encodes it once (a 10,000-record batch over 1,000 keys: 1,000).
     """
-    plan = Plan([sequence_number(r) for r in records], [])
+    plan = Plan([r["dynamodb"]["SequenceNumber"] for r in records], [])
     newest: dict[str, tuple[str, int]] = {}  # key -> (version, record index)
     for index, record in enumerate(records):
         try:
