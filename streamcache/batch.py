@@ -46,8 +46,9 @@ def plan_batch(records: Sequence[dict[str, Any]], key_of: KeyOf, build: Build) -
     """Find every record's key; build a command only for the newest record per key.
 
     ``records`` are valid stream records (``records_of`` checked their
-    SequenceNumbers; the stream reader's always have one). Building encodes the image, the costliest step: a batch that touches a key
-    many times encodes it once (a 10,000-record batch over 1,000 keys: 1,000).
+    SequenceNumbers; the stream reader's always have one). Building encodes the
+    image, the costliest step: a batch that touches a key many times encodes it
+    once (a 10,000-record batch over 1,000 keys: 1,000).
     """
     plan = Plan([r["dynamodb"]["SequenceNumber"] for r in records], [])
     newest: dict[str, tuple[str, int]] = {}  # key -> (version, record index)
