@@ -43,6 +43,8 @@ CHUNK_SIZE = 1000
 
 APPLIED, SKIPPED, INVALIDATED = 1, 0, 2
 
+SCRIPT_NAMES = ("apply", "lease", "fill")  # streamcache/lua/<name>.lua, in Scripts' field order
+
 
 def lua_source(name: str) -> str:
     return files("streamcache").joinpath("lua", f"{name}.lua").read_text(encoding="utf-8")
@@ -58,7 +60,7 @@ class Scripts:
 
     @classmethod
     def register(cls, client: Any) -> Scripts:
-        return cls(*(client.register_script(lua_source(n)) for n in ("apply", "lease", "fill")))
+        return cls(*(client.register_script(lua_source(n)) for n in SCRIPT_NAMES))
 
 
 def apply_commands(

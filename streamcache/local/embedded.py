@@ -148,11 +148,11 @@ def _preload_scripts(url: str) -> None:
     """
     import redis
 
-    from streamcache.protocol import lua_source
+    from streamcache.protocol import SCRIPT_NAMES, lua_source
 
     client = redis.Redis.from_url(url)
     try:
-        for name in ("apply", "lease", "fill"):
+        for name in SCRIPT_NAMES:
             client.script_load(lua_source(name))
     finally:
         client.close()

@@ -1,7 +1,7 @@
 """Replay one sample event through the invalidator and show what each key now holds (CONTRACT section 6).
 
-``KEY_SCHEMA`` comes from the environment, else ``DEFAULT_KEY_SCHEMA`` - a
-default for the local tools only, fitting the sample events in ``events/``
+``KEY_SCHEMA`` comes from the environment, else ``DEFAULT_KEY_SCHEMA``
+(``events.SAMPLE_KEY_SCHEMA``) - a default for the local tools only, fitting the sample events in ``events/``
 (the deployed functions never assume one).
 """
 
@@ -16,12 +16,13 @@ from typing import Any
 from streamcache.batch import records_of
 from streamcache.errors import MalformedEventError, RecordError, StreamCacheError
 from streamcache.local.embedded import local_redis, patched_environ
+from streamcache.local.events import SAMPLE_KEY_SCHEMA
 from streamcache.local.inspect import holding
 from streamcache.records import record_key
 from streamcache.schema import KeySchemas
 from streamcache.settings import CACHE_KEY_PREFIX, KEY_SCHEMA, parse_key_schema
 
-DEFAULT_KEY_SCHEMA = '{"orders": ["pk", "sk"], "attachments": ["id"]}'
+DEFAULT_KEY_SCHEMA = json.dumps(SAMPLE_KEY_SCHEMA)
 
 # Quiet, local-only Powertools settings for an in-process handler.
 QUIET_ENV = {
