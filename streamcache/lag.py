@@ -14,7 +14,11 @@ _MS_THRESHOLD = 1e11
 def creation_seconds(record: Mapping[str, Any]) -> float | None:
     """The record's ApproximateCreationDateTime in epoch seconds, if present."""
     dynamodb = record.get("dynamodb")
-    raw = dynamodb.get("ApproximateCreationDateTime") if isinstance(dynamodb, dict) else None
+    return epoch_seconds(dynamodb.get("ApproximateCreationDateTime") if isinstance(dynamodb, dict) else None)
+
+
+def epoch_seconds(raw: object) -> float | None:
+    """Epoch seconds from a number of seconds or of milliseconds; None when not a number."""
     if isinstance(raw, bool) or not isinstance(raw, (int, float)):
         return None
     return raw / 1000.0 if raw > _MS_THRESHOLD else float(raw)

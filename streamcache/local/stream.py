@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from streamcache import lag
 from streamcache.errors import StreamCacheError
 
 # GetRecords returns at most 1000 records per call.
@@ -169,14 +170,12 @@ _DYNAMODB_FIELDS = (
     "StreamViewType",
 )
 
-# Epoch values above this are milliseconds (no real write is from 5138 AD).
-_MS_THRESHOLD = 1e11
-
 
 def epoch_seconds(value: object) -> float:
     """A datetime, or epoch seconds / milliseconds, as epoch seconds."""
     if isinstance(value, dt.datetime):
         return value.timestamp()
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return value / 1000.0 if value > _MS_THRESHOLD else float(value)
+    seconds = lag.epoch_seconds(value)
+    if seconds is not None:
+        return seconds
     raise StreamError(f"ApproximateCreationDateTime {value!r} is not a time")
