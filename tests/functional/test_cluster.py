@@ -182,18 +182,13 @@ def test_slot_being_migrated_is_followed_with_ask(cluster_url: str, redis_cluste
     slot = redis.cluster.key_slot(key.encode())
     source = redis_cluster.node_for_slot(slot)
     target = next(n for n in redis_cluster.nodes if n is not source)
-    ids = {n.port: _node_id(n.port) for n in (source, target)}
+    ids = _begin_migration(slot, source, target)
     with redis.Redis(port=source.port) as src, redis.Redis(port=target.port) as dst:
-        dst.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", ids[source.port])
-        src.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", ids[target.port])
         # Mid-migration, the key is not on the source: it answers ASK; the write lands on the target.
         assert protocol.apply_commands(client, script, [command(key, SEQ)], 60) == [protocol.APPLIED]
         assert dst.execute_command("CLUSTER", "GETKEYSINSLOT", slot, 10) == [key.encode()]
         assert src.execute_command("CLUSTER", "GETKEYSINSLOT", slot, 10) == []
-        for node in redis_cluster.nodes:  # finish the migration, then move the slot back
-            with redis.Redis(port=node.port) as each:
-                each.execute_command("CLUSTER", "SETSLOT", slot, "NODE", ids[target.port])
-    redis_cluster.wait_ok()
+    _finish_migration(redis_cluster, slot, ids[target.port])  # then move the slot back
     _move_slot(redis_cluster, slot, target, source)
 
 
@@ -204,15 +199,27 @@ def _node_id(port: int) -> str:
 
 def _move_slot(cluster: RedisClusterNodes, slot: int, source: Any, target: Any) -> None:
     """The resharding steps redis-cli performs, for one slot."""
+    ids = _begin_migration(slot, source, target)
+    with redis.Redis(port=source.port) as src:
+        while keys := src.execute_command("CLUSTER", "GETKEYSINSLOT", slot, 100):
+            src.execute_command("MIGRATE", "127.0.0.1", target.port, "", 0, 5000, "KEYS", *keys)
+    _finish_migration(cluster, slot, ids[target.port])
+
+
+def _begin_migration(slot: int, source: Any, target: Any) -> dict[int, str]:
+    """A slot move's first steps: target IMPORTING, source MIGRATING. Node ids by port."""
     ids = {n.port: _node_id(n.port) for n in (source, target)}
     with redis.Redis(port=source.port) as src, redis.Redis(port=target.port) as dst:
         dst.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", ids[source.port])
         src.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", ids[target.port])
-        while keys := src.execute_command("CLUSTER", "GETKEYSINSLOT", slot, 100):
-            src.execute_command("MIGRATE", "127.0.0.1", target.port, "", 0, 5000, "KEYS", *keys)
-        for node in cluster.nodes:
-            with redis.Redis(port=node.port) as client:
-                client.execute_command("CLUSTER", "SETSLOT", slot, "NODE", ids[target.port])
+    return ids
+
+
+def _finish_migration(cluster: RedisClusterNodes, slot: int, target_id: str) -> None:
+    """A slot move's last step: every master assigns the slot to the target."""
+    for node in cluster.nodes:
+        with redis.Redis(port=node.port) as client:
+            client.execute_command("CLUSTER", "SETSLOT", slot, "NODE", target_id)
     cluster.wait_ok()
 
 

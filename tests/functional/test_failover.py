@@ -30,7 +30,7 @@ from streamcache.local.redis_cluster import RedisClusterNodes, admin, running_cl
 from streamcache.local.redis_server import RedisServer, running_redis
 from streamcache.records import Command
 from streamcache.settings import Settings
-from tests.functional.test_cluster import _move_slot, _node_id
+from tests.functional.test_cluster import _begin_migration, _move_slot
 
 SEQ = events.FIRST_SEQUENCE
 KEY_SCHEMA = '{"orders": ["pk", "sk"]}'
@@ -431,10 +431,8 @@ def test_replica_acks_on_a_cluster_follow_ask_and_wait_on_the_target(
     slot = key_slot(key.encode())
     source = cluster.node_for_slot(slot)
     target = next(n for n in cluster.nodes if n is not source)
-    ids = {n.port: _node_id(n.port) for n in (source, target)}
-    with redis.Redis(port=source.port) as src, redis.Redis(port=target.port) as dst:
-        dst.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", ids[source.port])
-        src.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", ids[target.port])
+    _begin_migration(slot, source, target)
+    with redis.Redis(port=target.port) as dst:
         waits_on_target = wait_calls(target)
 
         # WHEN the slot is mid-migration and the key is not on the source: it answers ASK
