@@ -114,7 +114,8 @@ def local_redis(choice: str = "auto", env: Mapping[str, str] | None = None) -> I
         raise ConfigError("redis-server is not installed: install it, set REDIS_URL, or use fakeredis")
     else:
         with _fakeredis() as fake_url:
-            yield LocalRedis(fake_url, f"fakeredis in-process at {fake_url} (no redis-server found)")
+            why = "as asked" if choice == "fakeredis" else "no redis-server found"
+            yield LocalRedis(fake_url, f"fakeredis in-process at {fake_url} ({why})")
 
 
 def safe_location(url: str) -> str:
