@@ -1,4 +1,4 @@
-"""``python -m streamcache``: replay, demo, consume, redrive (the local tools).
+"""``python -m streamcache``: demo, up, replay, invoke, generate-event, inspect, stats, consume, redrive.
 
 Exit codes: 0 done, 1 the run found a problem (failed verification, redrive
 errors), 2 bad arguments, a bad input file or a bad setting - always with one
@@ -44,24 +44,92 @@ def _int_in(low: int, high: int, allow_minus_one: bool = False) -> Any:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m streamcache", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(
-        dest="command", metavar="{replay,demo,consume,redrive}", parser_class=_Parser
+        dest="command", metavar="{" + ",".join(COMMANDS) + "}", parser_class=_Parser
     )
     _replay_parser(commands)
     _demo_parser(commands)
     _consume_parser(commands)
     _redrive_parser(commands)
+    _generate_event_parser(commands)
+    _invoke_parser(commands)
     return parser
 
 
+def _add(commands: Any, name: str, summary: str, example: str) -> argparse.ArgumentParser:
+    """A subcommand whose --help ends with a worked example."""
+    parser: argparse.ArgumentParser = commands.add_parser(
+        name,
+        help=summary,
+        description=summary,
+        epilog=f"example:\n  {example}\n",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    return parser
+
+
+def _generate_event_parser(commands: Any) -> None:
+    from streamcache.local.generate_event import KINDS
+
+    p = _add(
+        commands,
+        "generate-event",
+        "print a sample event for your table: a stream record (insert, modify, remove, ttl) or a read",
+        "python -m streamcache generate-event modify --table orders --key pk=u1,sk=42 "
+        '--item \'{"status": "SHIPPED"}\' > modify.json',
+    )
+    p.add_argument(
+        "kind", choices=KINDS, help="stream: insert modify remove ttl; reader: reader function-url"
+    )
+    p.add_argument("--table", required=True, help="table name")
+    p.add_argument(
+        "--key",
+        required=True,
+        action="append",
+        help="key attributes: pk=u1,sk=42 (a type may follow the name: pk:S=007), or a JSON object",
+    )
+    p.add_argument("--item", help='other attributes as plain JSON, e.g. \'{"status": "NEW", "total": 19.9}\'')
+    p.add_argument(
+        "--view",
+        choices=("NEW_AND_OLD_IMAGES", "NEW_IMAGE", "OLD_IMAGE", "KEYS_ONLY"),
+        default="NEW_AND_OLD_IMAGES",
+        help="the stream's view type (default NEW_AND_OLD_IMAGES)",
+    )
+    p.add_argument(
+        "--sequence-number", type=_int_in(1, 10**40 - 1), default=None, help="the record's SequenceNumber"
+    )
+
+
+def _invoke_parser(commands: Any) -> None:
+    from streamcache.local.invoke import FUNCTIONS
+
+    p = _add(
+        commands,
+        "invoke",
+        "run the invalidator or the reader once on an event file, print its answer (sam local invoke)",
+        "python -m streamcache invoke reader --event events/reader/direct.json",
+    )
+    p.add_argument("function", choices=FUNCTIONS)
+    p.add_argument("--event", required=True, type=Path, help="the event as JSON (see generate-event)")
+    _redis_option(p)
+
+
 def _replay_parser(commands: Any) -> None:
-    p = commands.add_parser("replay", help="run one sample event through the invalidator")
+    p = _add(
+        commands,
+        "replay",
+        "run one sample event through the invalidator and show what each key now holds",
+        "python -m streamcache replay events/insert.json",
+    )
     p.add_argument("event_file", type=Path, help="a DynamoDB Streams event as JSON (e.g. events/insert.json)")
     _redis_option(p)
 
 
 def _demo_parser(commands: Any) -> None:
-    p = commands.add_parser(
-        "demo", help="the whole loop on this machine: moto, Redis, ESM, invalidator, reader"
+    p = _add(
+        commands,
+        "demo",
+        "the whole loop on this machine: moto, Redis, ESM, invalidator, reader",
+        "python -m streamcache demo --items 300",
     )
     p.add_argument("--items", type=_int_in(10, 5000), default=300, help="items to write (default 300)")
     p.add_argument("--batch-size", type=_int_in(1, 10_000), default=100, help="ESM BatchSize (default 100)")
@@ -70,7 +138,12 @@ def _demo_parser(commands: Any) -> None:
 
 
 def _consume_parser(commands: Any) -> None:
-    p = commands.add_parser("consume", help="deliver a table's stream to the invalidator (REDIS_URL)")
+    p = _add(
+        commands,
+        "consume",
+        "deliver a table's stream to the invalidator (REDIS_URL), with Lambda's event source mapping rules",
+        "REDIS_URL=redis://127.0.0.1:6379/0 python -m streamcache consume --table orders --until-caught-up",
+    )
     p.add_argument(
         "--table", default=os.environ.get("TABLE_NAME"), help="table whose stream to read (TABLE_NAME)"
     )
@@ -100,7 +173,12 @@ def _consume_parser(commands: Any) -> None:
 
 
 def _redrive_parser(commands: Any) -> None:
-    p = commands.add_parser("redrive", help="invalidate every key an OnFailure record's range touches")
+    p = _add(
+        commands,
+        "redrive",
+        "invalidate every key an OnFailure record's range touches",
+        "python -m streamcache redrive https://sqs.us-east-1.amazonaws.com/123456789012/onfailure",
+    )
     p.add_argument("source", help="the OnFailure destination: an SQS queue URL or a JSON-lines file")
     p.add_argument(
         "--endpoint-url",
@@ -122,7 +200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
-        parser.error("choose a command: replay, demo, consume or redrive")
+        parser.error("choose a command: " + ", ".join(COMMANDS))
     try:
         return int(_COMMANDS[args.command](args))
     except StreamCacheError as err:
@@ -178,8 +256,39 @@ def _redrive(args: argparse.Namespace) -> int:
     return redrive_command(args.source, args.endpoint_url)
 
 
+def _generate_event(args: argparse.Namespace) -> int:
+    import json
+
+    from streamcache.local import events
+    from streamcache.local.generate_event import generate, parse_item
+    from streamcache.local.keyargs import local_key_schema, parse_key
+    from streamcache.schema import TableKeys
+
+    names = local_key_schema().get(args.table)
+    key = parse_key(args.key, None if names is None else TableKeys(names))
+    options: dict[str, Any] = {}
+    if args.kind not in ("reader", "function-url"):
+        options = {"view": args.view, "sequence": args.sequence_number or events.FIRST_SEQUENCE}
+    print(json.dumps(generate(args.kind, args.table, key, parse_item(args.item), **options), indent=2))
+    return 0
+
+
+def _invoke(args: argparse.Namespace) -> int:
+    from streamcache.local.invoke import invoke
+
+    return invoke(args.function, args.event, redis_choice=args.redis)
+
+
 def _usage(message: str) -> StreamCacheError:
     return StreamCacheError(message)
 
 
-_COMMANDS = {"replay": _replay, "demo": _demo, "consume": _consume, "redrive": _redrive}
+_COMMANDS = {
+    "demo": _demo,
+    "replay": _replay,
+    "invoke": _invoke,
+    "generate-event": _generate_event,
+    "consume": _consume,
+    "redrive": _redrive,
+}
+COMMANDS = tuple(_COMMANDS)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from streamcache.cli import main
+from streamcache.cli import COMMANDS, main
 from streamcache.local import events
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,12 +42,15 @@ def test_bad_arguments_get_one_line_and_exit_2(
     assert message in one_line_exit_2(capsys, argv)
 
 
-def test_every_subcommand_has_help(capsys: pytest.CaptureFixture[str]) -> None:
-    for command in ("replay", "demo", "consume", "redrive"):
-        with pytest.raises(SystemExit) as exit_:
-            main([command, "--help"])
-        assert exit_.value.code == 0
-        assert f"streamcache {command}" in capsys.readouterr().out
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_subcommand_has_help_with_an_example(capsys: pytest.CaptureFixture[str], command: str) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main([command, "--help"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    assert f"streamcache {command}" in out
+    assert "\nexample:\n" in out
+    assert f"python -m streamcache {command} " in out.split("\nexample:\n", 1)[1]
 
 
 @pytest.mark.parametrize(
