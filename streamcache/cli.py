@@ -10,7 +10,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -52,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     _redrive_parser(commands)
     _generate_event_parser(commands)
     _invoke_parser(commands)
+    _inspect_parser(commands)
+    _stats_parser(commands)
     return parser
 
 
@@ -187,6 +190,31 @@ def _redrive_parser(commands: Any) -> None:
     )
 
 
+def _inspect_parser(commands: Any) -> None:
+    p = _add(
+        commands,
+        "inspect",
+        "show what the cache (REDIS_URL) holds for one item: key, kind, version, fill stamp, TTL, item",
+        "python -m streamcache inspect orders pk=u1 sk=42",
+    )
+    p.add_argument("table", help="table name")
+    p.add_argument(
+        "key", nargs="+", help="key attributes: pk=u1 sk=42 (or pk=u1,sk=42; pk:S=007 forces a type)"
+    )
+
+
+def _stats_parser(commands: Any) -> None:
+    p = _add(
+        commands,
+        "stats",
+        "what the cache (REDIS_URL) holds per table and entry kind, its memory and hit/miss counters",
+        "python -m streamcache stats --limit 100000",
+    )
+    p.add_argument(
+        "--limit", type=_int_in(1, 100_000_000), default=100_000, help="keys to scan at most (default 100000)"
+    )
+
+
 def _redis_option(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--redis",
@@ -261,11 +289,8 @@ def _generate_event(args: argparse.Namespace) -> int:
 
     from streamcache.local import events
     from streamcache.local.generate_event import generate, parse_item
-    from streamcache.local.keyargs import local_key_schema, parse_key
-    from streamcache.schema import TableKeys
 
-    names = local_key_schema().get(args.table)
-    key = parse_key(args.key, None if names is None else TableKeys(names))
+    key = _key_arg(args.table, args.key)
     options: dict[str, Any] = {}
     if args.kind not in ("reader", "function-url"):
         options = {"view": args.view, "sequence": args.sequence_number or events.FIRST_SEQUENCE}
@@ -279,6 +304,76 @@ def _invoke(args: argparse.Namespace) -> int:
     return invoke(args.function, args.event, redis_choice=args.redis)
 
 
+def _inspect(args: argparse.Namespace) -> int:
+    from streamcache.keys import cache_key
+    from streamcache.local.inspect import describe
+
+    settings = _settings()
+    key = _key_arg(args.table, args.key)
+    key_text = cache_key(args.table, key, tuple(key), settings.key_prefix)
+    with _redis(settings) as client:
+        lines = describe(client, key_text)
+    for label, words in lines:
+        print(f"{label:<11} {words}")
+    return 0
+
+
+def _stats(args: argparse.Namespace) -> int:
+    from streamcache.local.stats import collect, report
+
+    settings = _settings()
+    with _redis(settings) as client:
+        stats = collect(client, settings.key_prefix, args.limit)
+    report(stats)
+    return 0
+
+
+def _settings() -> Any:
+    from streamcache.settings import Settings
+
+    return Settings.from_env()
+
+
+@contextmanager
+def _redis(settings: Any) -> Iterator[Any]:
+    """A client for REDIS_URL (TLS, AUTH, cluster as configured); unreachable is one line, not a trace."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    from streamcache.connection import INVALIDATOR_TIMEOUTS, redis_client
+    from streamcache.local.embedded import safe_location
+
+    client = redis_client(settings, INVALIDATOR_TIMEOUTS)
+    try:
+        yield client
+    except (RedisConnectionError, RedisTimeoutError) as err:
+        where = safe_location(settings.redis_url)
+        raise StreamCacheError(f"cannot reach Redis at {where} (REDIS_URL): {err}") from err
+    finally:
+        client.close()
+
+
+def _local_schemas() -> Any:
+    """KEY_SCHEMA (else the sample tables'), then DescribeTable at DYNAMODB_ENDPOINT_URL if set."""
+    from streamcache.local.keyargs import local_key_schema
+    from streamcache.schema import KeySchemas, describe_with_boto3
+
+    endpoint = os.environ.get("DYNAMODB_ENDPOINT_URL")
+    return KeySchemas(local_key_schema(), describe_with_boto3(endpoint) if endpoint else None)
+
+
+def _key_arg(table: str, parts: list[str]) -> Any:
+    """The typed key written on the command line, ordered and typed by the table's schema when known."""
+    from streamcache.errors import UnknownTableError
+    from streamcache.local.keyargs import parse_key
+
+    try:
+        schema = _local_schemas().keys_of(table)
+    except UnknownTableError:
+        schema = None
+    return parse_key(parts, schema)
+
+
 def _usage(message: str) -> StreamCacheError:
     return StreamCacheError(message)
 
@@ -288,6 +383,8 @@ _COMMANDS = {
     "replay": _replay,
     "invoke": _invoke,
     "generate-event": _generate_event,
+    "inspect": _inspect,
+    "stats": _stats,
     "consume": _consume,
     "redrive": _redrive,
 }
