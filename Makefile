@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
-.PHONY: install test lint unit functional bench bench-quick demo replay consume soak package deploy clean
+.PHONY: install test lint unit functional bench bench-quick demo up replay consume soak package deploy clean
 
 install: $(STAMP)
 
@@ -44,6 +44,9 @@ bench-quick: install
 
 demo: install
 	$(PY) -m streamcache demo
+
+up: install
+	$(PY) -m streamcache up $(ARGS)
 
 consume: install
 	$(PY) -m streamcache consume $(ARGS)

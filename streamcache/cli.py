@@ -55,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     _invoke_parser(commands)
     _inspect_parser(commands)
     _stats_parser(commands)
+    _up_parser(commands)
     return parser
 
 
@@ -215,6 +216,30 @@ def _stats_parser(commands: Any) -> None:
     )
 
 
+def _up_parser(commands: Any) -> None:
+    p = _add(
+        commands,
+        "up",
+        "a local environment until Ctrl-C: DynamoDB with streams, Redis, the stream into the invalidator, "
+        "the reader over HTTP",
+        "python -m streamcache up --table orders --key pk:S,sk:N --table users --key id:S --port 3000",
+    )
+    p.add_argument("--table", action="append", default=[], help="a table to create (repeat; each with --key)")
+    p.add_argument("--key", action="append", default=[], help="its key: pk:S or pk:S,sk:N (types S, N, B)")
+    p.add_argument("--config", type=Path, help='JSON file: {"tables": {"orders": "pk:S,sk:N"}}')
+    p.add_argument(
+        "--schema-from",
+        type=Path,
+        action="append",
+        default=[],
+        help="a DescribeTable answer (aws dynamodb describe-table ... > describe.json); repeatable",
+    )
+    p.add_argument(
+        "--port", type=_int_in(0, 65535), default=3000, help="the reader's HTTP port (0: any free)"
+    )
+    _redis_option(p)
+
+
 def _redis_option(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--redis",
@@ -328,6 +353,18 @@ def _stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def _up(args: argparse.Namespace) -> int:
+    from streamcache.local import up
+
+    tables = up.tables_from_flags(args.table, args.key)
+    if args.config is not None:
+        tables.update(up.tables_from_config(args.config))
+    for path in args.schema_from:
+        tables.update(up.table_from_description(path))
+    options = up.UpOptions(tables=tables or dict(up.DEFAULT_TABLES), port=args.port, redis=args.redis)
+    return up.run_up(options, say=lambda line: print(line, flush=True))
+
+
 def _settings() -> Any:
     from streamcache.settings import Settings
 
@@ -380,6 +417,7 @@ def _usage(message: str) -> StreamCacheError:
 
 _COMMANDS = {
     "demo": _demo,
+    "up": _up,
     "replay": _replay,
     "invoke": _invoke,
     "generate-event": _generate_event,
