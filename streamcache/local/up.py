@@ -19,6 +19,7 @@ at them, then one activity line whenever something happened.
 from __future__ import annotations
 
 import json
+import signal
 import sys
 import threading
 import time
@@ -256,7 +257,7 @@ def exports(aws_url: str, redis_url: str, key_schema: str) -> list[str]:
 def run_up(options: UpOptions, say: Say = print, stop: threading.Event | None = None) -> int:
     """Run until Ctrl-C (or ``stop`` is set); 0 once everything it started is stopped."""
     stop = stop or threading.Event()
-    with embedded_aws() as aws, local_redis(options.redis) as redis_:
+    with _stopped_by_signals(stop), embedded_aws() as aws, local_redis(options.redis) as redis_:
         assert aws.endpoint_url is not None
         _create_tables(aws.endpoint_url, options.tables)
         key_schema = json.dumps({t: [n for n, _ in keys] for t, keys in options.tables.items()})
@@ -274,6 +275,26 @@ def run_up(options: UpOptions, say: Say = print, stop: threading.Event | None = 
             _watch(activity, stop, say)
     say("stopped: reader, event source mappings, Redis and the embedded DynamoDB")
     return 0
+
+
+@contextmanager
+def _stopped_by_signals(stop: threading.Event) -> Iterator[None]:
+    """SIGINT and SIGTERM set ``stop``, so everything started is stopped in order.
+
+    Set explicitly: a process started in the background by a non-interactive
+    shell inherits SIGINT ignored, and SIGTERM's default would skip the cleanup
+    (leaving our redis-server behind).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    handler = lambda signum, frame: stop.set()  # noqa: E731
+    saved = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, previous in saved.items():
+            signal.signal(sig, previous)
 
 
 def _create_tables(endpoint_url: str, tables: dict[str, KeyDef]) -> None:
@@ -334,15 +355,13 @@ def _serialised(handler: esm.Handler, lock: threading.Lock) -> esm.Handler:
 
 
 def _watch(activity: Activity, stop: threading.Event, say: Say) -> None:
-    """Print the activity line whenever it changed (at most once a second) until Ctrl-C or ``stop``."""
+    """Print the activity line whenever it changed (at most once a second) until ``stop`` is set."""
     shown = activity.line()
-    try:
-        while not stop.wait(ACTIVITY_EVERY_S):
-            line = activity.line()
-            if line != shown:
-                say(line)
-                shown = line
-    except KeyboardInterrupt:
-        say("")
-        say("Ctrl-C: stopping")
+    while not stop.wait(ACTIVITY_EVERY_S):
+        line = activity.line()
+        if line != shown:
+            say(line)
+            shown = line
+    say("")
+    say("stopping (Ctrl-C or SIGTERM)")
     sys.stdout.flush()

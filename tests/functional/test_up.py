@@ -195,8 +195,9 @@ def test_a_described_table_and_a_config_file_define_the_tables(tmp_path: Path) -
             "source": "dynamodb",
         }
     finally:
-        started.process.send_signal(signal.SIGINT)
+        started.process.send_signal(signal.SIGTERM)  # kill's default: stops as cleanly as Ctrl-C
         assert started.process.wait(timeout=30) == 0
+    assert "stopped: " in "".join(started.output)
 
 
 @pytest.mark.parametrize(
