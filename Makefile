@@ -5,10 +5,12 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
+ACTIVATE_HINT := virtualenv ready in $(VENV): activate it with '. $(VENV)/bin/activate', or call $(PY) directly (e.g. $(PY) -m streamcache --help)
 
 .PHONY: install test lint unit functional bench bench-quick demo up replay consume soak package deploy clean
 
 install: $(STAMP)
+	@$(if $(filter install,$(MAKECMDGOALS)),echo "$(ACTIVATE_HINT)",true)
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
