@@ -1,7 +1,7 @@
 """``make demo``: the whole loop on one machine, with one deliberate fault.
 
 moto (DynamoDB + Streams + SQS) -> emulated event source mapping -> the
-invalidator -> Redis -> the reader, then a check of CONTRACT section 5.1:
+invalidator -> Redis -> the reader, then a check of convergence (docs/consistency.md):
 every key in Redis matches the table (consistent GetItem) or is absent.
 
 The mapping polls the stream in a background thread (4 polls a second, as
@@ -343,7 +343,7 @@ def _table_item(dynamodb: Any, key: Key) -> dict[str, Any] | None:
 
 
 def _verify(dynamodb: Any, cache: Any, keys: list[Key]) -> list[str]:
-    """Keys whose Redis entry disagrees with the table (CONTRACT section 5.1)."""
+    """Keys whose Redis entry disagrees with the table (convergence, docs/consistency.md)."""
     bad = []
     for key in keys:
         name = cache_key(TABLE, typed_key(key), KEY_NAMES)

@@ -1,7 +1,7 @@
 """Build DynamoDB stream records and Lambda events the way Lambda delivers them.
 
 Used by the sample events, the tests and the benchmarks, so that all of them
-exercise the same shapes (CONTRACT section 3).
+exercise the same shapes as the invalidator receives.
 """
 
 from __future__ import annotations
