@@ -43,19 +43,27 @@ def _int_in(low: int, high: int, allow_minus_one: bool = False) -> Any:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m streamcache", description=__doc__.splitlines()[0])
+    parser = _Parser(
+        prog="python -m streamcache",
+        description="streamcache's local tools: the loop on this machine, events, and a look into the cache",
+        epilog="example:\n  python -m streamcache demo\n  python -m streamcache up --help\n",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     commands = parser.add_subparsers(
         dest="command", metavar="{" + ",".join(COMMANDS) + "}", parser_class=_Parser
     )
-    _replay_parser(commands)
-    _demo_parser(commands)
-    _consume_parser(commands)
-    _redrive_parser(commands)
-    _generate_event_parser(commands)
-    _invoke_parser(commands)
-    _inspect_parser(commands)
-    _stats_parser(commands)
-    _up_parser(commands)
+    for add in (
+        _demo_parser,
+        _up_parser,
+        _replay_parser,
+        _invoke_parser,
+        _generate_event_parser,
+        _inspect_parser,
+        _stats_parser,
+        _consume_parser,
+        _redrive_parser,
+    ):
+        add(commands)
     return parser
 
 

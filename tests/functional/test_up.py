@@ -21,6 +21,7 @@ from typing import Any
 
 import boto3
 import pytest
+import redis
 
 from streamcache.cli import main
 
@@ -156,6 +157,25 @@ def test_a_write_through_the_printed_endpoint_reaches_the_http_reader_through_th
     read_until(f"{up.reader}/items/users?id=a-b", {"found": True, "item": {"id": "a-b", "name": "Ada"}})
     assert get(f"{up.reader}/items/orders?pk=u1")[0] == 400
     assert get(f"{up.reader}/items/secrets?id=1")[0] == 403
+
+    # A table created later, with a stream, is consumed too: its write reaches Redis.
+    later = {"AttributeName": "id", "AttributeType": "S"}
+    dynamodb.create_table(
+        TableName="later",
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[later],
+        BillingMode="PAY_PER_REQUEST",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    )
+    dynamodb.put_item(TableName="later", Item={"id": {"S": "x"}})
+    cache = redis.Redis.from_url(up.exports["REDIS_URL"])
+    try:
+        deadline = time.monotonic() + DEADLINE_S
+        while cache.get("later-x") is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert (cache.get("later-x") or b"")[:1] == b"I"
+    finally:
+        cache.close()
 
     # The printed REDIS_URL is the cache the pipeline fills: inspect sees the invalidator's entry.
     monkeypatch.setenv("REDIS_URL", up.exports["REDIS_URL"])
