@@ -35,6 +35,7 @@ class Stats:
     scanned: int = 0
     truncated: bool = False
     info: dict[str, Any] = field(default_factory=dict)
+    nodes: int = 1
 
 
 def table_of(key: str, prefix: str = "") -> str | None:
@@ -61,8 +62,42 @@ def collect(client: Any, prefix: str = "", limit: int = 100_000) -> Stats:
             name = key.decode("utf-8", "replace") if isinstance(key, bytes) else str(key)
             table = table_of(name, prefix) or OTHER
             stats.tables.setdefault(table, Counter())[_KIND_WORDS.get(head, OTHER)] += 1
-    stats.info = {**client.info("memory"), **client.info("stats")}
+    stats.info = server_info(client)
+    stats.nodes = len(_per_node(client, "server"))
     return stats
+
+
+SUMMED = (
+    "used_memory",
+    "used_memory_peak",
+    "maxmemory",
+    "keyspace_hits",
+    "keyspace_misses",
+    "expired_keys",
+    "evicted_keys",
+)
+
+
+def server_info(client: Any) -> dict[str, Any]:
+    """``INFO memory`` and ``INFO stats``; on a cluster, the counters summed over its primaries."""
+    nodes = [
+        {**memory, **stats}
+        for memory, stats in zip(_per_node(client, "memory"), _per_node(client, "stats"), strict=True)
+    ]
+    merged = dict(nodes[0])
+    for name in SUMMED:
+        merged[name] = sum(int(node.get(name, 0)) for node in nodes)
+    return merged
+
+
+def _per_node(client: Any, section: str) -> list[dict[str, Any]]:
+    """One INFO section per primary (a single node: one)."""
+    from redis.cluster import RedisCluster
+
+    if isinstance(client, RedisCluster):
+        answers = client.info(section, target_nodes=RedisCluster.PRIMARIES)
+        return [dict(answer) for answer in answers.values()]
+    return [dict(client.info(section))]
 
 
 def _heads(client: Any, keys: list[Any]) -> list[bytes]:
@@ -81,6 +116,10 @@ def _glob_escape(text: str) -> str:
     return "".join(f"\\{c}" if c in "*?[]\\" else c for c in text)
 
 
+def _mib(info: dict[str, Any], name: str) -> str:
+    return f"{int(info.get(name, 0)) / 2**20:.2f} MiB"
+
+
 def report(stats: Stats, say: Callable[[str], None] = print) -> None:
     info = stats.info
     total = "at least " if stats.truncated else ""
@@ -90,8 +129,10 @@ def report(stats: Stats, say: Callable[[str], None] = print) -> None:
         kinds = ", ".join(f"{counts[k]} {k}" for k in sorted(counts))
         say(f"  {table}: {sum(counts.values())} ({kinds})")
     say(
-        f"memory: {info.get('used_memory_human', '?')} used, peak {info.get('used_memory_peak_human', '?')}, "
-        f"maxmemory {info.get('maxmemory_human', '?')} ({info.get('maxmemory_policy', '?')})"
+        f"memory: {_mib(info, 'used_memory')} used, peak {_mib(info, 'used_memory_peak')}, "
+        f"maxmemory {_mib(info, 'maxmemory') if info.get('maxmemory') else 'none'} "
+        f"({info.get('maxmemory_policy', '?')})"
+        + (f", over {stats.nodes} primaries" if stats.nodes > 1 else "")
     )
     hits, misses = int(info.get("keyspace_hits", 0)), int(info.get("keyspace_misses", 0))
     rate = f"{100.0 * hits / (hits + misses):.1f}% hits" if hits + misses else "no lookups yet"

@@ -169,3 +169,23 @@ def test_unset_redis_url_is_one_line(
     assert main(["inspect", "orders", "pk=u1", "sk=42"]) == 2
     err = capsys.readouterr().err
     assert "REDIS_URL is required" in err and err.count("\n") == 1
+
+
+def test_stats_and_inspect_on_a_cluster_cover_every_primary(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, cluster_url: str
+) -> None:
+    monkeypatch.setenv("REDIS_URL", cluster_url)
+    monkeypatch.setenv("REDIS_CLUSTER", "true")
+    monkeypatch.delenv("KEY_SCHEMA", raising=False)
+    monkeypatch.delenv("CACHE_KEY_PREFIX", raising=False)
+    cluster = redis.RedisCluster.from_url(cluster_url)
+    try:
+        for i in range(40):  # 40 keys land on all three primaries
+            cluster.set(f"orders-u{i}-1", b"T" + pad_version(VERSION).encode())
+    finally:
+        cluster.close()
+    assert main(["stats"]) == 0
+    out = capsys.readouterr().out
+    assert "keys: 40 scanned" in out and "  orders: 40 (40 tombstones)" in out
+    assert ", over 3 primaries" in out
+    assert inspect(capsys, "pk=u7", "sk=1")["kind"].startswith("not found (tombstone)")
