@@ -222,13 +222,24 @@ class Poller:
         while not self.stop.is_set():
             progressed = False
             for mapping in list(self.activity.mappings):
-                progressed |= mapping.poll_once(self.stop.is_set)
-                mapping.stats.deliveries.clear()  # per-record timings: unbounded in a long session
+                progressed |= self._poll(mapping)
             if time.monotonic() - last_discovery >= DISCOVER_EVERY_S:
                 self._discover_quietly()
                 last_discovery = time.monotonic()
             if not progressed:
                 self.stop.wait(esm.Timing().poll_interval_s)
+
+    def _poll(self, mapping: esm.EventSourceMapping) -> bool:
+        """One poll; a failure to read the stream is said and retried at the next poll, never fatal."""
+        try:
+            return mapping.poll_once(self.stop.is_set)
+        except Exception as err:
+            if not self.stop.is_set():
+                where = getattr(mapping.source, "arn", "a stream")
+                self.say(f"stream: polling {where} failed ({type(err).__name__}: {err}); retrying")
+            return False
+        finally:
+            mapping.stats.deliveries.clear()  # per-record timings: unbounded in a long session
 
     def _discover_quietly(self) -> None:
         try:
