@@ -97,6 +97,26 @@ def test_no_page_cites_a_file_that_is_not_in_the_repository() -> None:
     assert missing == []
 
 
+def anchors(page: Path) -> set[str]:
+    """GitHub's heading anchors: lower case, punctuation dropped, spaces to hyphens."""
+    text = re.sub(r"^```.*?^```", "", page.read_text(), flags=re.M | re.S)
+    headings = re.findall(r"^#+ (.+)$", text, flags=re.M)
+    return {re.sub(r"[^\w\- ]", "", h.lower()).replace(" ", "-") for h in headings}
+
+
+def test_every_anchor_named_by_a_link_exists() -> None:
+    broken = []
+    for page in PAGES:
+        for target in LINK.findall(page.read_text()):
+            path, _, anchor = target.partition("#")
+            if not anchor or "://" in path:
+                continue
+            linked = (page.parent / path).resolve() if path else page
+            if linked.exists() and anchor not in anchors(linked):
+                broken.append(f"{page.name}: {target}")
+    assert broken == []
+
+
 def test_no_page_cites_documents_outside_the_project() -> None:
     for page in PAGES:
         text = page.read_text()
