@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import re
 import signal
 import socket
 import subprocess
@@ -234,3 +235,22 @@ def test_bad_table_definitions_are_one_line(
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+def test_a_port_in_use_is_one_line_and_stops_what_was_started() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+        done = subprocess.run(
+            [sys.executable, "-m", "streamcache", "up", "--port", str(port), "--redis", "redis-server"],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr == (
+        f"python -m streamcache up: error: cannot serve the reader on 127.0.0.1:{port} "
+        "(Address already in use): pass --port\n"
+    )
+    redis_port = re.search(r"redis-server started on port (\d+)", done.stdout)
+    assert redis_port is not None and refused(f"http://127.0.0.1:{redis_port.group(1)}/")
