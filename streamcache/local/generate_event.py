@@ -12,7 +12,7 @@ import json
 import time
 from decimal import Decimal
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 from streamcache.codec import Typed, value_to_plain
 from streamcache.local import events
@@ -96,7 +96,7 @@ def http_event(
         "rawPath": path,
         "rawQueryString": query,
         "headers": {"host": domain, **(headers or {})},
-        "queryStringParameters": dict(_query_pairs(query)) or None,
+        "queryStringParameters": dict(parse_qsl(query, keep_blank_values=True)) or None,
         "requestContext": {
             "accountId": "anonymous",
             "apiId": prefix,
@@ -117,12 +117,6 @@ def http_event(
         },
         "isBase64Encoded": False,
     }
-
-
-def _query_pairs(query: str) -> list[tuple[str, str]]:
-    from urllib.parse import parse_qsl
-
-    return parse_qsl(query, keep_blank_values=True)
 
 
 def generate(kind: str, table: str, key: Typed, item: Typed, **options: Any) -> dict[str, Any]:
