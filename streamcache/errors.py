@@ -37,6 +37,18 @@ class UnknownTableError(StreamCacheError):
     """No key schema is known for a table (not in KEY_SCHEMA, DescribeTable failed)."""
 
 
+class KeySchemaMismatchError(StreamCacheError):
+    """KEY_SCHEMA disagrees with the table (or with a record's ``Keys``): a configuration error.
+
+    Never served around: the reader and the invalidator would spell one item's
+    key differently and the cache would stay stale while both report success.
+    """
+
+    def __init__(self, table: str, message: str) -> None:
+        super().__init__(message)
+        self.table = table
+
+
 class ReplicaAckError(StreamCacheError, RedisTimeoutError):
     """Fewer replicas than REDIS_MIN_REPLICA_ACKS confirmed a write within the timeout.
 

@@ -22,7 +22,13 @@ from typing import Any
 import orjson
 
 from streamcache import entry, lag
-from streamcache.errors import KeyValueError, MalformedEventError, RecordError, UnknownTableError
+from streamcache.errors import (
+    KeySchemaMismatchError,
+    KeyValueError,
+    MalformedEventError,
+    RecordError,
+    UnknownTableError,
+)
 from streamcache.keys import cache_key, table_from_arn
 from streamcache.schema import KeySchemas
 
@@ -60,11 +66,11 @@ def record_key(record: Mapping[str, Any], schemas: KeySchemas, prefix: str) -> s
     """The cache key a record names; ``RecordError`` when it names none usable."""
     table = table_from_arn(record.get("eventSourceARN"))
     keys = record["dynamodb"].get("Keys")
-    if not isinstance(keys, dict):
+    if not isinstance(keys, dict) or not keys:
         raise RecordError(f"record has no dynamodb.Keys map (table {table!r})")
     try:
-        return cache_key(table, keys, schemas.keys_of(table).names, prefix)
-    except (KeyValueError, UnknownTableError) as err:
+        return cache_key(table, keys, schemas.names_for_record(table, keys.keys()), prefix)
+    except (KeyValueError, UnknownTableError, KeySchemaMismatchError) as err:
         raise RecordError(f"table {table!r}: {err}") from err
 
 

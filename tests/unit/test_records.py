@@ -69,7 +69,8 @@ def test_table_missing_from_schema_is_a_record_error() -> None:
 
 def test_missing_key_attribute_is_a_record_error() -> None:
     record = events.record("orders", "INSERT", {"pk": {"S": "a"}}, 1, new=ITEM)
-    with pytest.raises(RecordError, match="'sk' is missing"):
+    expected = r"is \['pk', 'sk'\] but the record's Keys has key attributes \['pk'\]"
+    with pytest.raises(RecordError, match=expected):
         to_command(record, SCHEMAS, "")
 
 
