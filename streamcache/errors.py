@@ -34,7 +34,15 @@ class KeyValueError(StreamCacheError):
 
 
 class UnknownTableError(StreamCacheError):
-    """No key schema is known for a table (not in KEY_SCHEMA, DescribeTable failed)."""
+    """No key schema is known for a table (not in KEY_SCHEMA, DescribeTable failed).
+
+    ``problem`` says what went wrong, ``fix`` what to do (the exact KEY_SCHEMA entry when known).
+    """
+
+    def __init__(self, problem: str, fix: str = "add it to KEY_SCHEMA") -> None:
+        super().__init__(f"{problem}; {fix}")
+        self.problem = problem
+        self.fix = fix
 
 
 class KeySchemaMismatchError(StreamCacheError):

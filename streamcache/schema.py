@@ -33,6 +33,10 @@ DESCRIBE_FAILURE_TTL_S = 10.0
 DESCRIBE_TIMEOUTS = aws.AwsTimeouts(connect_s=1, read_s=2, attempts=2)
 
 
+class OutOfTimeError(UnknownTableError):
+    """The invocation has too little time left for a DescribeTable to finish."""
+
+
 @dataclass(frozen=True)
 class TableKeys:
     names: tuple[str, ...]  # hash first, then range if any
@@ -87,7 +91,7 @@ class KeySchemas:
         try:
             names = self.keys_of(table).names
         except UnknownTableError as err:
-            raise UnknownTableError(f"{err}: {suggestion(table, attributes)}") from err
+            raise UnknownTableError(err.problem, suggestion(table, attributes)) from err
         if set(names) != set(attributes):
             raise mismatch(table, names, tuple(sorted(attributes)), "the record's Keys")
         return names
@@ -97,16 +101,17 @@ class KeySchemas:
         if failed is not None and failed[0] > self._clock():
             raise _fresh(failed[1])  # a new instance: re-raising one would grow its traceback forever
         if self._describe is None:
-            raise UnknownTableError(f"table {table!r} is not in KEY_SCHEMA; add it there")
+            raise UnknownTableError(f"table {table!r} is not in KEY_SCHEMA")
         try:
             return self._describe(table)
+        except OutOfTimeError:  # this invocation's problem, not the table's: the next one may describe
+            raise
         except UnknownTableError as err:
             self._remember(table, err)
             raise
         except Exception as err:  # boto errors, timeouts: the table cannot be served
             failure = UnknownTableError(
-                f"table {table!r} is not in KEY_SCHEMA and DescribeTable failed "
-                f"({type(err).__name__}); add it to KEY_SCHEMA"
+                f"table {table!r} is not in KEY_SCHEMA and DescribeTable failed ({type(err).__name__})"
             )
             self._remember(table, failure)
             raise failure from err
@@ -121,7 +126,7 @@ Failure = UnknownTableError | KeySchemaMismatchError
 def _fresh(error: Failure) -> Failure:
     if isinstance(error, KeySchemaMismatchError):
         return KeySchemaMismatchError(error.table, str(error))
-    return UnknownTableError(f"{error} (remembered: not retried for a few seconds)")
+    return UnknownTableError(error.problem, error.fix)
 
 
 def mismatch(
@@ -137,7 +142,7 @@ def mismatch(
 def suggestion(table: str, attributes: Collection[str]) -> str:
     """The exact KEY_SCHEMA to add for a record's ``Keys`` attributes (their order is a guess)."""
     names = sorted(attributes)
-    text = f"add it: KEY_SCHEMA='{json.dumps({table: names})}'"
+    text = f"add it to KEY_SCHEMA: KEY_SCHEMA='{json.dumps({table: names})}'"
     if len(names) == 2:
         text += f" (hash attribute first: swap them if {names[1]!r} is the hash)"
     return text
@@ -157,10 +162,9 @@ def describe_with_boto3(endpoint_url: str | None = None) -> Describe:
     def describe(table: str) -> TableKeys:
         left = aws.time_left()
         if left < DESCRIBE_TIMEOUTS.worst_s:
-            raise UnknownTableError(
+            raise OutOfTimeError(
                 f"table {table!r} is not in KEY_SCHEMA and there is not time left to describe it "
-                f"({left:.1f} s left, a DescribeTable may take {DESCRIBE_TIMEOUTS.worst_s:.0f} s); "
-                "add it to KEY_SCHEMA"
+                f"({left:.1f} s left, a DescribeTable may take {DESCRIBE_TIMEOUTS.worst_s:.0f} s)"
             )
         response = aws.client("dynamodb", endpoint_url, DESCRIBE_TIMEOUTS).describe_table(TableName=table)
         return table_keys_from_description(response["Table"])

@@ -63,6 +63,9 @@ class Settings:
     allowed_tables: frozenset[str] = frozenset()
     dynamodb_endpoint_url: str | None = None
 
+    def __post_init__(self) -> None:
+        _refuse_tls_options(self.redis_url)  # however the settings were made (from_env, a library caller)
+
     @property
     def apply_options(self) -> dict[str, int]:
         """``apply_commands``' keyword arguments: replica confirmation (WAIT) and the fill-mode margin."""
@@ -117,7 +120,6 @@ def _redis_url(raw: str) -> str:
         raise ConfigError(
             f"{REDIS_URL} has scheme {scheme or '(none)'!r}; expected redis://, rediss:// or unix://"
         )
-    _refuse_tls_options(raw)
     return raw
 
 
