@@ -78,7 +78,9 @@ class KeySchemas:
         if known.types is None:
             described = self._lookup(table)
             if described.names != known.names:
-                failure = mismatch(table, known.names, described.names, "the table")
+                failure = mismatch(
+                    table, known.names, f"the table has key attributes {list(described.names)}"
+                )
                 self._remember(table, failure, forever=True)  # a table's key schema never changes
                 raise failure
             known = self._known[table] = described
@@ -93,7 +95,7 @@ class KeySchemas:
         except UnknownTableError as err:
             raise UnknownTableError(err.problem, suggestion(table, attributes)) from err
         if set(names) != set(attributes):
-            raise mismatch(table, names, tuple(sorted(attributes)), "the record's Keys")
+            raise mismatch(table, names, f"the record's Keys has attributes {sorted(attributes)}")
         return names
 
     def _lookup(self, table: str) -> TableKeys:
@@ -129,13 +131,12 @@ def _fresh(error: Failure) -> Failure:
     return UnknownTableError(error.problem, error.fix)
 
 
-def mismatch(
-    table: str, configured: tuple[str, ...], actual: tuple[str, ...], whose: str
-) -> KeySchemaMismatchError:
+def mismatch(table: str, configured: tuple[str, ...], actual: str) -> KeySchemaMismatchError:
+    """``actual``: what disagrees, e.g. "the table has key attributes ['pk', 'sk']" (hash first)."""
     return KeySchemaMismatchError(
         table,
-        f"KEY_SCHEMA for table {table!r} is {list(configured)} but {whose} has key attributes "
-        f"{list(actual)} (hash first); fix KEY_SCHEMA (or remove the table from it to describe the table)",
+        f"KEY_SCHEMA for table {table!r} is {list(configured)} (hash first) but {actual}; "
+        "fix KEY_SCHEMA, or remove the table from it to have the table described",
     )
 
 

@@ -69,7 +69,7 @@ def test_table_missing_from_schema_is_a_record_error() -> None:
 
 def test_missing_key_attribute_is_a_record_error() -> None:
     record = events.record("orders", "INSERT", {"pk": {"S": "a"}}, 1, new=ITEM)
-    expected = r"is \['pk', 'sk'\] but the record's Keys has key attributes \['pk'\]"
+    expected = r"is \['pk', 'sk'\] \(hash first\) but the record's Keys has attributes \['pk'\]"
     with pytest.raises(RecordError, match=expected):
         to_command(record, SCHEMAS, "")
 
