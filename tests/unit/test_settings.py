@@ -158,3 +158,13 @@ def test_aws_region_alone_is_enough_outside_lambda(monkeypatch: pytest.MonkeyPat
         assert aws.client("dynamodb").meta.region_name == "eu-west-3"
     finally:
         aws.client.cache_clear()
+
+
+def test_aws_region_alone_reaches_the_streams_client_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    from streamcache.local.stream import streams_client
+
+    for name in ("AWS_DEFAULT_REGION", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_REGION", "ap-south-2")
+    assert streams_client().meta.region_name == "ap-south-2"
