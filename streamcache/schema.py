@@ -29,8 +29,11 @@ from streamcache.errors import KeySchemaMismatchError, UnknownTableError
 
 # How long a failed DescribeTable is remembered before the next call may try again.
 DESCRIBE_FAILURE_TTL_S = 10.0
-# DescribeTable's own budget: short, because a table that cannot be described cannot be served anyway.
-DESCRIBE_TIMEOUTS = aws.AwsTimeouts(connect_s=1, read_s=2, attempts=2)
+# DescribeTable's own budgets, most generous first: the first whose worst case fits in the
+# invocation's remaining time is used (a reader with a 3 s timeout still describes its table).
+DESCRIBE_TIMEOUTS = aws.AwsTimeouts(connect_s=1, read_s=2, attempts=2)  # worst 7 s
+DESCRIBE_TIMEOUTS_SHORT = aws.AwsTimeouts(connect_s=0.5, read_s=1, attempts=1)  # worst 1.5 s
+DESCRIBE_BUDGETS = (DESCRIBE_TIMEOUTS, DESCRIBE_TIMEOUTS_SHORT)
 
 
 class OutOfTimeError(UnknownTableError):
@@ -162,12 +165,13 @@ def describe_with_boto3(endpoint_url: str | None = None) -> Describe:
 
     def describe(table: str) -> TableKeys:
         left = aws.time_left()
-        if left < DESCRIBE_TIMEOUTS.worst_s:
+        budget = next((b for b in DESCRIBE_BUDGETS if b.worst_s <= left), None)
+        if budget is None:
             raise OutOfTimeError(
-                f"table {table!r} is not in KEY_SCHEMA and there is not time left to describe it "
-                f"({left:.1f} s left, a DescribeTable may take {DESCRIBE_TIMEOUTS.worst_s:.0f} s)"
+                f"table {table!r}: not enough time left to describe it ({left:.1f} s left, "
+                f"a DescribeTable may take {DESCRIBE_TIMEOUTS_SHORT.worst_s} s)"
             )
-        response = aws.client("dynamodb", endpoint_url, DESCRIBE_TIMEOUTS).describe_table(TableName=table)
+        response = aws.client("dynamodb", endpoint_url, budget).describe_table(TableName=table)
         return table_keys_from_description(response["Table"])
 
     return describe

@@ -220,13 +220,13 @@ def test_a_failed_describe_is_made_once_for_a_whole_batch(invoke, describe_calls
 def test_no_describe_starts_without_time_to_finish(invalidator_env, describe_calls) -> None:
     keys = {"id": {"S": "x"}, "at": {"N": "1"}}
     event = events.event([events.record("ghosts", "INSERT", keys, SEQ)])
-    response = invalidator_handler.handler(event, Context(remaining_ms=1500))
+    response = invalidator_handler.handler(event, Context(remaining_ms=1000))
     assert reported(response) == [str(SEQ)]
     assert describe_calls == []
 
 
 def test_reader_describe_is_bounded_by_the_remaining_time(reader_env, describe_calls) -> None:
-    answer = reader_handler.handler({"key": {"id": "x"}, "table": "ghosts"}, Context(remaining_ms=1500))
+    answer = reader_handler.handler({"key": {"id": "x"}, "table": "ghosts"}, Context(remaining_ms=1000))
     assert answer["error"]["status"] == 503
     assert describe_calls == []
     answer = reader_handler.handler({"key": {"id": "x"}, "table": "ghosts"}, Context(remaining_ms=60_000))

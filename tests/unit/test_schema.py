@@ -10,7 +10,13 @@ from streamcache import aws
 from streamcache.errors import KeySchemaMismatchError, RecordError, UnknownTableError
 from streamcache.local import events
 from streamcache.records import record_key
-from streamcache.schema import DESCRIBE_TIMEOUTS, KeySchemas, TableKeys, describe_with_boto3
+from streamcache.schema import (
+    DESCRIBE_TIMEOUTS,
+    DESCRIBE_TIMEOUTS_SHORT,
+    KeySchemas,
+    TableKeys,
+    describe_with_boto3,
+)
 
 
 class Clock:
@@ -75,15 +81,23 @@ def test_no_describe_starts_without_time_to_finish_and_that_is_not_remembered(mo
                 }
             }
 
-    monkeypatch.setattr(aws, "client", lambda *args, **kwargs: Client())
+    budgets: list[aws.AwsTimeouts] = []
+
+    def client(service: str, endpoint_url: str | None, timeouts: aws.AwsTimeouts) -> Client:
+        budgets.append(timeouts)
+        return Client()
+
+    monkeypatch.setattr(aws, "client", client)
     schemas = KeySchemas({}, describe_with_boto3(), clock=Clock())
-    short = DESCRIBE_TIMEOUTS.worst_s - 0.5
-    with aws.invocation(Remaining(short)), pytest.raises(UnknownTableError, match="not time left"):
+    too_short = Remaining(DESCRIBE_TIMEOUTS_SHORT.worst_s - 0.1)
+    with aws.invocation(too_short), pytest.raises(UnknownTableError, match="not enough time left"):
         schemas.keys_of("users")
     assert calls == []
-    with aws.invocation(Remaining(DESCRIBE_TIMEOUTS.worst_s + 1)):
+    with aws.invocation(Remaining(DESCRIBE_TIMEOUTS_SHORT.worst_s + 0.1)):  # a short budget that fits
         assert schemas.keys_of("users").names == ("id",)
-    assert calls == ["users"]
+    assert calls == ["users"] and budgets == [DESCRIBE_TIMEOUTS_SHORT]
+    assert KeySchemas({}, describe_with_boto3()).keys_of("users").names == ("id",)  # no deadline: full
+    assert budgets[-1] == DESCRIBE_TIMEOUTS and DESCRIBE_TIMEOUTS.worst_s > DESCRIBE_TIMEOUTS_SHORT.worst_s
 
 
 class Remaining:
