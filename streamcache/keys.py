@@ -63,7 +63,8 @@ def encode_component(name: str, value: Mapping[str, Any], limit: int = MAX_HASH_
     ((type_, raw),) = value.items()
     try:
         if type_ == "S" and isinstance(raw, str):
-            check_size(utf8_size(raw), limit)
+            if not (raw.isascii() and len(raw) <= limit):  # ASCII: one byte a character, no encoding
+                check_size(utf8_size(raw), limit)
             return esc(raw)
         if type_ == "N" and isinstance(raw, str):
             return esc(canonical_number(raw))  # bounded by DynamoDB's number range
