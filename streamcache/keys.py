@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
@@ -25,6 +26,8 @@ from streamcache.errors import KeyValueError, RecordError
 from streamcache.numbers import canonical_number
 
 SEPARATOR = "-"
+# DynamoDB table names: at most 255 of these characters (3 at least in AWS; emulators allow fewer).
+_TABLE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,255}")
 # DynamoDB's limits on key attribute values: bytes of UTF-8 for S, raw bytes for B.
 MAX_HASH_BYTES = 2048
 MAX_RANGE_BYTES = 1024
@@ -125,7 +128,7 @@ def _table_from_arn(arn: str) -> str:
         or parts[2] != "dynamodb"
         or len(resource) < 2
         or resource[0] != "table"
-        or not resource[1]
+        or not _TABLE_NAME.fullmatch(resource[1])
     ):
         raise RecordError(f"eventSourceARN {arn!r} is not a DynamoDB table stream ARN")
     return resource[1]

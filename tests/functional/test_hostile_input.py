@@ -140,8 +140,10 @@ def test_reader_refuses_a_lone_surrogate_in_a_key(reader_env, cache) -> None:
 def test_invalidator_reports_a_record_with_a_lone_surrogate(invoke, cache) -> None:
     keys = {"pk": {"S": "\udfff"}, "sk": {"N": "1"}}
     bad = events.record("orders", "INSERT", keys, SEQ + 1, new=events.item(keys))
-    response = invoke(events.event([order("1", SEQ), bad, order("3", SEQ + 2)]))
-    assert reported(response) == [str(SEQ + 1), str(SEQ + 2)]
+    bad_table = order("2", SEQ + 2)
+    bad_table["eventSourceARN"] = bad_table["eventSourceARN"].replace("table/orders", "table/\ud800")
+    response = invoke(events.event([order("1", SEQ), bad, bad_table, order("3", SEQ + 3)]))
+    assert reported(response) == [str(SEQ + n) for n in (1, 2, 3)]
     assert cache.exists("orders-u1-1") and cache.exists("orders-u1-3")
 
 

@@ -111,7 +111,18 @@ def test_table_from_stream_arn() -> None:
 
 
 @pytest.mark.parametrize(
-    "arn", [None, 42, "", "arn:aws:sqs:us-east-1:1:queue", "arn:aws:dynamodb:r:a:index/x", "table/t"]
+    "arn",
+    [
+        None,
+        42,
+        "",
+        "arn:aws:sqs:us-east-1:1:queue",
+        "arn:aws:dynamodb:r:a:index/x",
+        "table/t",
+        "arn:aws:dynamodb:r:a:table/\ud800/stream/x",  # not a table name: would break the key's encoding
+        "arn:aws:dynamodb:r:a:table/a b/stream/x",
+        "arn:aws:dynamodb:r:a:table/" + "t" * 256 + "/stream/x",
+    ],
 )
 def test_bad_arn_is_a_record_error(arn: object) -> None:
     with pytest.raises(RecordError, match="eventSourceARN"):
