@@ -45,15 +45,22 @@ class UnknownTableError(StreamCacheError):
         self.fix = fix
 
 
-class KeySchemaMismatchError(StreamCacheError):
+class KeySchemaMismatchError(UnknownTableError):
     """KEY_SCHEMA disagrees with the table (or with a record's ``Keys``): a configuration error.
 
     Never served around: the reader and the invalidator would spell one item's
     key differently and the cache would stay stale while both report success.
+    An ``UnknownTableError`` (no key schema to trust), so code that handles
+    only that still refuses the table.
     """
 
-    def __init__(self, table: str, message: str) -> None:
-        super().__init__(message)
+    def __init__(
+        self,
+        table: str,
+        problem: str,
+        fix: str = "fix KEY_SCHEMA, or remove the table from it to have the table described",
+    ) -> None:
+        super().__init__(problem, fix)
         self.table = table
 
 

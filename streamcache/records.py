@@ -22,13 +22,7 @@ from typing import Any
 import orjson
 
 from streamcache import entry, lag
-from streamcache.errors import (
-    KeySchemaMismatchError,
-    KeyValueError,
-    MalformedEventError,
-    RecordError,
-    UnknownTableError,
-)
+from streamcache.errors import KeyValueError, MalformedEventError, RecordError, UnknownTableError
 from streamcache.keys import cache_key, table_from_arn
 from streamcache.schema import KeySchemas
 
@@ -70,7 +64,7 @@ def record_key(record: Mapping[str, Any], schemas: KeySchemas, prefix: str) -> s
         raise RecordError(f"record has no dynamodb.Keys map (table {table!r})")
     try:
         return cache_key(table, keys, schemas.names_for_record(table, keys.keys()), prefix)
-    except (KeyValueError, UnknownTableError, KeySchemaMismatchError) as err:
+    except (KeyValueError, UnknownTableError) as err:  # a KEY_SCHEMA mismatch included
         raise RecordError(f"table {table!r}: {err}") from err
 
 

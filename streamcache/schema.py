@@ -64,7 +64,7 @@ class KeySchemas:
         self._describe = describe
         self._failure_ttl_s = failure_ttl_s
         self._clock = clock
-        self._failures: dict[str, tuple[float, Failure]] = {}  # table -> (retry after, why)
+        self._failures: dict[str, tuple[float, UnknownTableError]] = {}  # table -> (retry after, why)
 
     def keys_of(self, table: str) -> TableKeys:
         known = self._known.get(table)
@@ -95,6 +95,8 @@ class KeySchemas:
             return tuple(attributes)  # DynamoDB's Keys carries every key attribute: one is the hash
         try:
             names = self.keys_of(table).names
+        except KeySchemaMismatchError:
+            raise
         except UnknownTableError as err:
             raise UnknownTableError(err.problem, suggestion(table, attributes)) from err
         if set(names) != set(attributes):
@@ -121,25 +123,20 @@ class KeySchemas:
             self._remember(table, failure)
             raise failure from err
 
-    def _remember(self, table: str, error: Failure, forever: bool = False) -> None:
+    def _remember(self, table: str, error: UnknownTableError, forever: bool = False) -> None:
         self._failures[table] = (math.inf if forever else self._clock() + self._failure_ttl_s, error)
 
 
-Failure = UnknownTableError | KeySchemaMismatchError
-
-
-def _fresh(error: Failure) -> Failure:
+def _fresh(error: UnknownTableError) -> UnknownTableError:
     if isinstance(error, KeySchemaMismatchError):
-        return KeySchemaMismatchError(error.table, str(error))
+        return KeySchemaMismatchError(error.table, error.problem, error.fix)
     return UnknownTableError(error.problem, error.fix)
 
 
 def mismatch(table: str, configured: tuple[str, ...], actual: str) -> KeySchemaMismatchError:
     """``actual``: what disagrees, e.g. "the table has key attributes ['pk', 'sk']" (hash first)."""
     return KeySchemaMismatchError(
-        table,
-        f"KEY_SCHEMA for table {table!r} is {list(configured)} (hash first) but {actual}; "
-        "fix KEY_SCHEMA, or remove the table from it to have the table described",
+        table, f"KEY_SCHEMA for table {table!r} is {list(configured)} (hash first) but {actual}"
     )
 
 
