@@ -106,7 +106,8 @@ def _count(report: RedriveReport, commands: Sequence[Command], outcomes: Sequenc
     for command, outcome in zip(commands, outcomes, strict=True):
         report.keys.append(command.key)
         if isinstance(outcome, Exception):
-            report.errors.append(f"key {command.key}: {type(outcome).__name__}")
+            # Redis's own words (NOREPLICAS, OOM, connection refused) say why; they carry no item contents.
+            report.errors.append(f"key {command.key}: {type(outcome).__name__}: {str(outcome)[:200]}")
         elif outcome == SKIPPED:
             report.already_newer += 1
         elif outcome in (APPLIED, INVALIDATED):

@@ -264,11 +264,43 @@ def test_bisecting_does_not_count_towards_the_retry_quota() -> None:
     assert destination.payloads[0]["requestContext"]["approximateInvokeCount"] == 4  # 8, 4, 2, 1
 
 
+class FailsFirstThenRaises:
+    """Reports the first record once (a retry, nothing checkpointed), then raises on ``poison``."""
+
+    def __init__(self, poison: int) -> None:
+        self.poison = poison
+        self.calls: list[list[int]] = []
+
+    def __call__(self, event: dict[str, Any], context: Any) -> Any:
+        numbers = seqs(event)
+        self.calls.append(numbers)
+        if len(self.calls) == 1:
+            return {"batchItemFailures": [{"itemIdentifier": str(numbers[0])}]}
+        if self.poison in numbers:
+            raise RuntimeError("poison")
+        return None
+
+
 def test_bisected_halves_inherit_the_retries_already_used() -> None:
-    handler = Recorder(poison={BASE + 1})
-    mapping, _ = run(2, handler, bisect_batch_on_function_error=True, maximum_retry_attempts=2)
-    assert handler.calls.count([BASE + 1]) == 3  # its own first try + 2 retries
-    assert mapping.stats.retries == 2
+    """AWS: "Splitting a batch does not count towards the retry quota" (neither costs nor refunds a retry).
+
+    GIVEN a batch of 4 that has already used 1 of its 2 retries (its first record was reported,
+    so nothing was checkpointed), WHEN it is bisected down to the poison record, THEN the poison
+    alone gets only the 1 retry left: invoked twice on its own, not three times.
+    """
+    handler = FailsFirstThenRaises(poison=BASE + 3)
+    mapping, destination = run(
+        4,
+        handler,
+        bisect_batch_on_function_error=True,
+        report_batch_item_failures=True,
+        maximum_retry_attempts=2,
+    )
+    assert handler.calls[:2] == [[BASE, BASE + 1, BASE + 2, BASE + 3]] * 2  # first try, retry 1
+    assert handler.calls.count([BASE + 3]) == 2  # its first try alone + the 1 retry left
+    assert mapping.stats.retries == 2 and mapping.stats.bisects == 2
+    assert delivered(mapping) == [BASE, BASE + 1, BASE + 2]
+    assert destination.payloads[0]["DDBStreamBatchInfo"]["startSequenceNumber"] == str(BASE + 3)
 
 
 def test_infinite_retries_stop_at_the_maximum_record_age() -> None:

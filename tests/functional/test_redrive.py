@@ -13,10 +13,11 @@ import invalidator.handler as invalidator_handler
 from streamcache.keys import cache_key
 from streamcache.local import esm
 from streamcache.local.demo import poisoned, typed_key
-from streamcache.local.destination import DestinationError, FileDestination, read_failures
+from streamcache.local.destination import DestinationError, FailureMessage, FileDestination, read_failures
 from streamcache.local.embedded import embedded_aws
 from streamcache.local.inspect import holding
-from streamcache.local.redrive import redrive
+from streamcache.local.redis_server import RedisServer
+from streamcache.local.redrive import RedriveReport, redrive
 from streamcache.local.stream import DynamoDBStream, stream_arn_of, streams_client
 from streamcache.schema import KeySchemas
 
@@ -114,3 +115,75 @@ def test_sqs_destination_round_trip() -> None:
         assert message.payload == payload
         message.ack()
         assert read_failures(url) == []
+
+
+# --- a failure message is deleted only once its keys are invalidated -----------------
+
+
+def _one_failure(dynamodb: Any) -> tuple[list[FailureMessage], list[bool]]:
+    """One OnFailure record naming the one record in the stream; ``acked`` records each ack()."""
+    dynamodb.put_item(TableName="orders", Item={**typed_key(("k", 1)), "v": {"S": "1"}})
+    stream = DynamoDBStream(stream_arn_of("orders"), streams_client())
+    (shard,) = stream.shards()
+    seq = stream.read(stream.iterator(shard.shard_id, "TRIM_HORIZON"), 10).records[0]["dynamodb"][
+        "SequenceNumber"
+    ]
+    info = {"shardId": shard.shard_id, "startSequenceNumber": seq, "endSequenceNumber": seq,
+            "streamArn": stream.arn}  # fmt: skip
+    acked: list[bool] = []
+    return [FailureMessage({"DDBStreamBatchInfo": info}, lambda: acked.append(True))], acked
+
+
+def _redrive_one(failures: list[FailureMessage], cache: redis.Redis) -> RedriveReport:
+    client = streams_client()
+    return redrive(
+        failures, lambda arn: DynamoDBStream(arn, client), cache, KeySchemas({"orders": ("pk", "sk")}, None)
+    )
+
+
+def test_redrive_with_redis_stopped_keeps_the_message_and_says_why(
+    table: Any,  # noqa: F811
+    own_redis: RedisServer,
+    tmp_path: Path,
+) -> None:
+    # GIVEN a failure message and a Redis that is not running
+    failures, acked = _one_failure(table)
+    cache = redis.Redis.from_url(own_redis.url, socket_connect_timeout=0.5, socket_timeout=0.5)
+    own_redis.stop()
+    # WHEN redrive runs
+    report = _redrive_one(failures, cache)
+    # THEN the message is not acknowledged (it is the only record of the keys to invalidate)
+    assert acked == []
+    assert not report.ok and report.invalidated == 0
+    assert any("ConnectionError" in e and "orders-k-1" in e for e in report.errors), report.errors
+    cache.close()
+
+
+def test_redrive_with_a_refused_write_keeps_the_message_and_says_why(
+    table: Any,  # noqa: F811
+    own_redis: RedisServer,
+    tmp_path: Path,
+) -> None:
+    # GIVEN a Redis that refuses writes (it wants a replica it does not have)
+    failures, acked = _one_failure(table)
+    cache = redis.Redis.from_url(own_redis.url)
+    cache.config_set("min-replicas-to-write", 1)
+    # WHEN redrive runs
+    report = _redrive_one(failures, cache)
+    # THEN the message stays and the report names the key and Redis's refusal
+    assert acked == []
+    assert not report.ok and report.invalidated == 0
+    assert any("orders-k-1" in e and "NOREPLICAS" in e for e in report.errors), report.errors
+    cache.close()
+
+
+def test_redrive_acknowledges_the_message_once_its_keys_are_invalidated(
+    table: Any,  # noqa: F811
+    own_redis: RedisServer,
+    tmp_path: Path,
+) -> None:
+    failures, acked = _one_failure(table)
+    cache = redis.Redis.from_url(own_redis.url)
+    report = _redrive_one(failures, cache)
+    assert report.ok and report.invalidated == 1 and acked == [True]
+    cache.close()
