@@ -31,6 +31,14 @@ without sleeping. Each rule follows the AWS Lambda developer guide wording:
 - MaximumRecordAgeInSeconds (-1 infinite, 60-604,800): before every
   invocation, records older than this are discarded (condition
   ``RecordAgeExceeded``).
+- Reading (assumed, not documented for Lambda): an empty GetRecords page
+  does not mean caught up ("it might take multiple calls to get to a portion
+  of the shard that contains stream records"): a run "until caught up" ends
+  only after ``EMPTY_PAGES_CAUGHT_UP`` empty pages in a row on every open
+  shard. An expired iterator (15 minutes) is re-acquired after the last
+  record read; trimmed data (24-hour retention) restarts at TRIM_HORIZON.
+- StartingPosition is required by Lambda (no default); ``MappingConfig``
+  defaults to TRIM_HORIZON, the stack's value.
 - OnFailure payload: Lambda's invocation record for streams - metadata and
   ``DDBStreamBatchInfo`` (shard, first and last sequence numbers, arrival
   times, batch size, stream ARN), never the records themselves.
@@ -51,10 +59,23 @@ from typing import Any, Protocol
 
 from streamcache import lag
 from streamcache.errors import ConfigError
-from streamcache.local.stream import Shard, StreamSource, lambda_record, ready_shards
+from streamcache.local.stream import (
+    DataTrimmed,
+    IteratorExpired,
+    Shard,
+    StreamError,
+    StreamSource,
+    lambda_record,
+    ready_shards,
+)
 
 TRIM_HORIZON = "TRIM_HORIZON"
 LATEST = "LATEST"
+AFTER_SEQUENCE_NUMBER = "AFTER_SEQUENCE_NUMBER"
+
+# Empty GetRecords pages in a row, on every open shard, before a run "until caught up" ends: the
+# Streams API may return an empty page while records are still ahead in the shard.
+EMPTY_PAGES_CAUGHT_UP = 3
 
 RETRY_ATTEMPTS_EXHAUSTED = "RetryAttemptsExhausted"
 RECORD_AGE_EXCEEDED = "RecordAgeExceeded"
@@ -250,34 +271,81 @@ class LambdaContext:
 
 
 class ShardReader:
-    """One shard's iterator and the records read from it but not yet delivered."""
+    """One shard's iterator and the records read from it but not yet delivered.
 
-    def __init__(self, source: StreamSource, shard: Shard, position: str) -> None:
+    An expired iterator is re-acquired after the last record read (the
+    records before it are delivered or held in ``buffer``), or at the
+    mapping's starting position when nothing was read yet; trimmed data
+    restarts at TRIM_HORIZON, the oldest record still there.
+    """
+
+    def __init__(
+        self, source: StreamSource, shard: Shard, position: str, say: Progress | None = None
+    ) -> None:
         self.shard = shard
         self.buffer: deque[dict[str, Any]] = deque()
         self.exhausted = False  # closed and read to its end
+        self.empty_pages = 0  # consecutive GetRecords calls that returned nothing
         self._source = source
         self._position = position
         self._iterator: str | None = None
+        self._last_read: str | None = None
+        self._say = say or (lambda line: None)
 
     @property
     def finished(self) -> bool:
         return self.exhausted and not self.buffer
 
+    def idle(self, empty_pages: int) -> bool:
+        """Nothing buffered, and the shard is read to its end or gave ``empty_pages`` empty pages in a row."""
+        return self.finished or (not self.buffer and self.empty_pages >= empty_pages)
+
     def fill(self, want: int) -> int:
-        """One GetRecords call; returns how many records it added."""
+        """One GetRecords call (two if the iterator had to be re-acquired); how many records it added."""
         if self.exhausted:
             return 0
-        if self._iterator is None:
-            self._iterator = self._source.iterator(self.shard.shard_id, self._position)
-        page = self._source.read(self._iterator, want)
-        self.buffer.extend(lambda_record(r, self._source.arn) for r in page.records)
+        try:
+            page = self._source.read(self._current_iterator(), want)
+        except (IteratorExpired, DataTrimmed) as err:
+            self._recover(err)
+            page = self._source.read(self._current_iterator(), want)
+        records = [lambda_record(r, self._source.arn) for r in page.records]
+        self.buffer.extend(records)
+        if records:
+            self._last_read = records[-1]["dynamodb"]["SequenceNumber"]
         self._iterator = page.next_iterator
         self.exhausted = page.next_iterator is None
-        return len(page.records)
+        self.empty_pages = 0 if records else self.empty_pages + 1
+        return len(records)
 
     def take(self, count: int) -> list[dict[str, Any]]:
         return [self.buffer.popleft() for _ in range(min(count, len(self.buffer)))]
+
+    def _current_iterator(self) -> str:
+        if self._iterator is None:
+            self._iterator = self._acquire()
+        return self._iterator
+
+    def _acquire(self) -> str:
+        shard_id = self.shard.shard_id
+        if self._last_read is None:
+            return self._source.iterator(shard_id, self._position)
+        try:
+            return self._source.iterator(shard_id, AFTER_SEQUENCE_NUMBER, self._last_read)
+        except DataTrimmed as err:
+            self._recover(err)
+            return self._source.iterator(shard_id, TRIM_HORIZON)
+
+    def _recover(self, err: StreamError) -> None:
+        self._iterator = None
+        shard_id = self.shard.shard_id
+        if isinstance(err, DataTrimmed):
+            # The checkpoint fell out of the stream's retention: what was there is gone for good.
+            self._last_read, self._position = None, TRIM_HORIZON
+            self._say(f"{shard_id}: {type(err).__name__}: data trimmed -> re-reading from TRIM_HORIZON")
+        else:
+            after = "the starting position" if self._last_read is None else f"after {self._last_read}"
+            self._say(f"{shard_id}: {type(err).__name__}: iterator expired -> re-acquired {after}")
 
 
 class EventSourceMapping:
@@ -292,8 +360,10 @@ class EventSourceMapping:
         destination: Destination | None = None,
         timing: Timing | None = None,
         progress: Progress | None = None,
+        empty_pages_caught_up: int = EMPTY_PAGES_CAUGHT_UP,
     ) -> None:
         self.source = source
+        self.empty_pages_caught_up = empty_pages_caught_up
         self.handler = handler
         self.config = config
         self.destination = destination
@@ -308,11 +378,21 @@ class EventSourceMapping:
         """Deliver the stream; return when caught up (if asked) or when ``stop()`` is true."""
         while not stop():
             progressed = self.poll_once(stop)
-            if not progressed:
-                if until_caught_up:
-                    break
-                self.timing.sleep(self.timing.poll_interval_s)
+            if progressed:
+                continue
+            if until_caught_up and self.caught_up():
+                break
+            self.timing.sleep(self.timing.poll_interval_s)
         return self.stats
+
+    def caught_up(self) -> bool:
+        """Every readable shard is read to its end, or gave ``empty_pages_caught_up`` empty pages in a row.
+
+        One empty page is not enough: GetRecords on an open shard can answer
+        nothing while records lie further on ("it might take multiple calls").
+        """
+        shards = ready_shards(self.source.shards(), self._finished)
+        return all(self._reader(s).idle(self.empty_pages_caught_up) for s in shards)
 
     def poll_once(self, stop: Callable[[], bool] = lambda: False) -> bool:
         """Read every ready shard until it is caught up; True if anything happened."""
@@ -334,7 +414,8 @@ class EventSourceMapping:
             # Only shards open when the mapping started use LATEST; new (child) shards start at the beginning.
             initial = self._initial_shards is not None and shard.shard_id in self._initial_shards
             position = self.config.starting_position if initial else TRIM_HORIZON
-            reader = self._readers[shard.shard_id] = ShardReader(self.source, shard, position)
+            reader = ShardReader(self.source, shard, position, self._say)
+            self._readers[shard.shard_id] = reader
         return reader
 
     def _drain(self, reader: ShardReader, stop: Callable[[], bool]) -> bool:

@@ -12,7 +12,8 @@ so that records of one item are never delivered out of order.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -25,6 +26,18 @@ MAX_GET_RECORDS = 1000
 
 class StreamError(StreamCacheError):
     """The stream cannot be found or read (no stream on the table, bad endpoint...)."""
+
+
+class IteratorExpired(StreamError):
+    """``ExpiredIteratorException``: a shard iterator is valid for 15 minutes after it is returned."""
+
+
+class DataTrimmed(StreamError):
+    """``TrimmedDataAccessException``: the position asked for is older than the stream's 24-hour retention."""
+
+
+# The Streams API's error codes the reader recovers from, and what each becomes.
+_RECOVERABLE = {"ExpiredIteratorException": IteratorExpired, "TrimmedDataAccessException": DataTrimmed}
 
 
 @dataclass(frozen=True)
@@ -104,14 +117,30 @@ class DynamoDBStream:
 
     def iterator(self, shard_id: str, kind: str, sequence_number: str | None = None) -> str:
         extra = {} if sequence_number is None else {"SequenceNumber": sequence_number}
-        response = self._client.get_shard_iterator(
-            StreamArn=self.arn, ShardId=shard_id, ShardIteratorType=kind, **extra
-        )
+        with _recoverable_errors():
+            response = self._client.get_shard_iterator(
+                StreamArn=self.arn, ShardId=shard_id, ShardIteratorType=kind, **extra
+            )
         return str(response["ShardIterator"])
 
     def read(self, iterator: str, limit: int) -> Page:
-        response = self._client.get_records(ShardIterator=iterator, Limit=min(limit, MAX_GET_RECORDS))
+        with _recoverable_errors():
+            response = self._client.get_records(ShardIterator=iterator, Limit=min(limit, MAX_GET_RECORDS))
         return Page(list(response.get("Records", [])), response.get("NextShardIterator"))
+
+
+@contextmanager
+def _recoverable_errors() -> Iterator[None]:
+    """botocore's ClientError for an expired iterator or trimmed data, as the reader's own exceptions."""
+    from botocore.exceptions import ClientError
+
+    try:
+        yield
+    except ClientError as err:
+        code = err.response.get("Error", {}).get("Code", "")
+        if code in _RECOVERABLE:
+            raise _RECOVERABLE[code](f"{code}: {err}") from err
+        raise
 
 
 def _shard(raw: Mapping[str, Any]) -> Shard:

@@ -13,6 +13,7 @@ import pytest
 from streamcache.errors import ConfigError
 from streamcache.local import esm
 from streamcache.local.destination import MemoryDestination
+from streamcache.local.stream import DataTrimmed, IteratorExpired
 
 from .esm_fakes import ARN, FakeClock, FakeStream, raw_record, seqs
 
@@ -117,6 +118,102 @@ def test_latest_skips_records_already_in_the_stream() -> None:
     clock.now += 2
     mapping.poll_once()
     assert handler.calls == [[BASE + 1]]
+
+
+# --- reading the stream: empty pages, expired iterators, trimmed data ----------
+
+
+def test_an_empty_page_on_an_open_shard_does_not_mean_caught_up() -> None:
+    """AWS (GetRecords): "If there are no stream records available in the portion of the shard that the
+    iterator points to, GetRecords returns an empty list. Note that it might take multiple calls to get
+    to a portion of the shard that contains stream records."
+    """
+    clock = FakeClock()
+    stream = stream_of(3, clock, closed=False)
+    stream.empty_pages = 2
+    handler = Recorder()
+    esm.EventSourceMapping(stream, handler, esm.MappingConfig(), timing=clock.timing()).run()
+    assert handler.calls == [[BASE, BASE + 1, BASE + 2]]
+
+
+def test_caught_up_takes_several_empty_pages_in_a_row_on_an_open_shard() -> None:
+    clock = FakeClock()
+    stream = stream_of(0, clock, closed=False)
+    mapping = esm.EventSourceMapping(stream, Recorder(), esm.MappingConfig(), timing=clock.timing())
+    mapping.run(until_caught_up=True)
+    assert len(stream.reads) == esm.EMPTY_PAGES_CAUGHT_UP
+    assert mapping.caught_up()
+
+
+def _expire_after_first_batch(stream: FakeStream, error: Exception, trimmed_before: int = 0) -> Recorder:
+    """A handler that, once the first batch is delivered, makes the next read fail with ``error``."""
+
+    class Expiring(Recorder):
+        def __call__(self, event: dict[str, Any], context: Any) -> Any:
+            if not self.calls:
+                stream.fail_reads.append(error)
+                stream.trimmed_before = trimmed_before
+            return super().__call__(event, context)
+
+    return Expiring()
+
+
+def test_an_expired_iterator_is_reacquired_after_the_last_record_read() -> None:
+    """AWS (ExpiredIteratorException): "A shard iterator expires 15 minutes after it is retrieved using
+    the GetShardIterator action." Lambda carries on from its checkpoint: no record lost, none repeated.
+    """
+    clock = FakeClock()
+    stream = stream_of(4, clock)
+    handler = _expire_after_first_batch(stream, IteratorExpired("ExpiredIteratorException: expired"))
+    lines: list[str] = []
+    config = esm.MappingConfig(batch_size=2)
+    esm.EventSourceMapping(stream, handler, config, timing=clock.timing(), progress=lines.append).run()
+    assert handler.calls == [[BASE, BASE + 1], [BASE + 2, BASE + 3]]
+    assert stream.iterators == [("TRIM_HORIZON", None), ("AFTER_SEQUENCE_NUMBER", str(BASE + 1))]
+    assert any(f"iterator expired -> re-acquired after {BASE + 1}" in line for line in lines), lines
+
+
+def test_an_iterator_that_expired_before_any_read_restarts_at_the_starting_position() -> None:
+    clock = FakeClock()
+    stream = stream_of(2, clock)
+    stream.fail_reads.append(IteratorExpired("ExpiredIteratorException: expired"))
+    handler = Recorder()
+    esm.EventSourceMapping(stream, handler, esm.MappingConfig(), timing=clock.timing()).run()
+    assert handler.calls == [[BASE, BASE + 1]]
+    assert stream.iterators == [("TRIM_HORIZON", None), ("TRIM_HORIZON", None)]
+
+
+def test_trimmed_data_restarts_at_the_trim_horizon() -> None:
+    """AWS (TrimmedDataAccessException): "You obtain a shard iterator, but before you use the iterator in a
+    GetRecords request, a stream record in the shard exceeds the 24 hour period and is trimmed."
+    What was trimmed is gone; reading goes on from the oldest record still there.
+    """
+    clock = FakeClock()
+    stream = stream_of(5, clock)
+    handler = _expire_after_first_batch(stream, DataTrimmed("TrimmedDataAccessException"), BASE + 3)
+    lines: list[str] = []
+    config = esm.MappingConfig(batch_size=2)
+    esm.EventSourceMapping(stream, handler, config, timing=clock.timing(), progress=lines.append).run()
+    assert handler.calls == [[BASE, BASE + 1], [BASE + 3, BASE + 4]]  # BASE + 2 was trimmed
+    assert stream.iterators[-1] == ("TRIM_HORIZON", None)
+    assert any("data trimmed -> re-reading from TRIM_HORIZON" in line for line in lines), lines
+
+
+def test_an_expired_iterator_whose_checkpoint_was_trimmed_restarts_at_the_trim_horizon() -> None:
+    """AWS: "You might receive a TrimmedDataAccessException if: You request a shard iterator with a
+    sequence number older than the trim point (24 hours)."
+    """
+    clock = FakeClock()
+    stream = stream_of(5, clock)
+    handler = _expire_after_first_batch(stream, IteratorExpired("ExpiredIteratorException"), BASE + 3)
+    config = esm.MappingConfig(batch_size=2)
+    esm.EventSourceMapping(stream, handler, config, timing=clock.timing()).run()
+    assert handler.calls == [[BASE, BASE + 1], [BASE + 3, BASE + 4]]
+    assert stream.iterators == [
+        ("TRIM_HORIZON", None),
+        ("AFTER_SEQUENCE_NUMBER", str(BASE + 1)),  # refused: trimmed
+        ("TRIM_HORIZON", None),
+    ]
 
 
 # --- shards -----------------------------------------------------------------

@@ -10,7 +10,9 @@ import pytest
 
 from streamcache.local.embedded import embedded_aws
 from streamcache.local.stream import (
+    DataTrimmed,
     DynamoDBStream,
+    IteratorExpired,
     Shard,
     StreamError,
     epoch_seconds,
@@ -85,3 +87,23 @@ def test_ready_shards_puts_parents_before_children() -> None:
 )  # fmt: skip
 def test_creation_time_is_normalised_to_epoch_seconds(value: object, seconds: float) -> None:
     assert epoch_seconds(value) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize(
+    ("code", "error"),
+    [("ExpiredIteratorException", IteratorExpired), ("TrimmedDataAccessException", DataTrimmed)],
+)
+def test_streams_api_errors_the_reader_recovers_from_are_named(
+    fake_aws: None, code: str, error: type[Exception]
+) -> None:
+    from botocore.stub import Stubber
+
+    client = streams_client("http://127.0.0.1:9")
+    stream = DynamoDBStream("arn:aws:dynamodb:us-east-1:123456789012:table/t/stream/x", client)
+    with Stubber(client) as stub:
+        stub.add_client_error("get_records", service_error_code=code)
+        stub.add_client_error("get_shard_iterator", service_error_code=code)
+        with pytest.raises(error, match=code):
+            stream.read("i" * 40, 10)
+        with pytest.raises(error, match=code):
+            stream.iterator("shardId-00000001700000000000-00000000", "AFTER_SEQUENCE_NUMBER", "1" * 21)
