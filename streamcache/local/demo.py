@@ -36,7 +36,7 @@ from typing import Any
 from streamcache import lag
 from streamcache.keys import cache_key
 from streamcache.local import esm
-from streamcache.local.destination import SqsDestination, read_failures, sqs_client
+from streamcache.local.destination import QueuePolling, SqsDestination, read_failures, sqs_client
 from streamcache.local.embedded import EmbeddedAws, embedded_aws, local_redis, patched_environ
 from streamcache.local.inspect import holding
 from streamcache.local.poller import (
@@ -309,7 +309,8 @@ def _poison_sequence_number(source: StreamSource) -> str:
 
 
 def _redrive(aws: EmbeddedAws, queue_url: str, cache: Any) -> RedriveReport:
-    failures = read_failures(queue_url, aws.endpoint_url)
+    # The embedded SQS is one process: a short poll is exact, so one empty answer means drained.
+    failures = read_failures(queue_url, polling=QueuePolling(wait_s=0, empty_polls=1))
     schemas = KeySchemas({TABLE: KEY_NAMES}, None)
     client = streams_client(aws.endpoint_url)
     return redrive(failures, lambda arn: DynamoDBStream(arn, client), cache, schemas)
