@@ -9,6 +9,7 @@ event. boto3 is imported only when a client is made.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -137,12 +138,17 @@ def lambda_record(raw: Mapping[str, Any], stream_arn: str) -> dict[str, Any]:
 
     Lambda adds ``eventSourceARN`` and gives ``ApproximateCreationDateTime`` as
     epoch seconds (boto3 parses it into a datetime; some emulators give ms).
+    Lambda's event is JSON: binary values are base64 text where boto3 gives
+    bytes, so the record is exactly what ``json.loads`` of Lambda's payload gives.
     Field order follows a real event; ``userIdentity`` only when present.
     """
     dynamodb = dict(raw["dynamodb"])
     created = dynamodb.get("ApproximateCreationDateTime")
     if created is not None:
         dynamodb["ApproximateCreationDateTime"] = epoch_seconds(created)
+    for image in _IMAGES:
+        if image in dynamodb:
+            dynamodb[image] = {name: json_attribute(v) for name, v in dynamodb[image].items()}
     record: dict[str, Any] = {
         "eventID": raw.get("eventID"),
         "eventName": raw.get("eventName"),
@@ -155,6 +161,28 @@ def lambda_record(raw: Mapping[str, Any], stream_arn: str) -> dict[str, Any]:
     if raw.get("userIdentity"):
         record["userIdentity"] = dict(raw["userIdentity"])
     return record
+
+
+_IMAGES = ("Keys", "NewImage", "OldImage")
+
+
+def json_attribute(value: Mapping[str, Any]) -> dict[str, Any]:
+    """One typed attribute value in the JSON form Lambda delivers: B and BS as base64 text, M and L walked."""
+    (kind, inner), *_ = value.items()
+    if kind == "B":
+        return {"B": _base64(inner)}
+    if kind == "BS":
+        return {"BS": [_base64(b) for b in inner]}
+    if kind == "M":
+        return {"M": {name: json_attribute(v) for name, v in inner.items()}}
+    if kind == "L":
+        return {"L": [json_attribute(v) for v in inner]}
+    return {kind: inner}
+
+
+def _base64(raw: object) -> object:
+    """bytes (boto3) -> standard base64 text; text is already the event's form."""
+    return base64.b64encode(raw).decode("ascii") if isinstance(raw, (bytes, bytearray)) else raw
 
 
 _DYNAMODB_FIELDS = (
