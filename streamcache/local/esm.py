@@ -10,11 +10,16 @@ without sleeping. Each rule follows the AWS Lambda developer guide wording:
   only after its parent is finished.
 - ReportBatchItemFailures ("Configuring partial batch response with DynamoDB
   and Lambda"): an empty or null ``batchItemFailures`` (or an empty / null
-  response) is complete success; Lambda checkpoints before the lowest
-  reported sequence number and retries from there. An empty or null
-  ``itemIdentifier``, a wrong key name (we also count an identifier that is
-  not in the batch, or a malformed response) is a complete failure. Without
-  ReportBatchItemFailures the response is ignored: only an error fails.
+  response, or - observed - ``[]``) is complete success; Lambda checkpoints
+  before the lowest reported sequence number and retries from there. An
+  empty or null ``itemIdentifier``, a wrong key name (we also count an
+  identifier that is not in the batch, or any other shape) is a complete
+  failure. Without ReportBatchItemFailures the response is ignored.
+- Retry accounting after a partial failure (observed on AWS, not
+  documented): the records from the checkpoint on are a new batch - its
+  first invocation is no retry, and its retries and approximateInvokeCount
+  start at zero. A response that reports the batch's first record (nothing
+  checkpointed) is a retry.
 - BisectBatchOnFunctionError: when the invocation fails (the handler raises,
   or the response means complete failure) the batch is split in two and each
   half is retried, whatever the ReportBatchItemFailures setting. When a
@@ -186,8 +191,18 @@ SUCCESS = Verdict(None, False, None, "ok")
 
 
 def judge(response: object, sequence_numbers: Sequence[str], report_enabled: bool) -> Verdict:
-    """Read a handler's return value the way Lambda does (no exception was raised)."""
-    if not report_enabled or response is None:
+    """Read a handler's return value the way Lambda does (no exception was raised).
+
+    Documented (partial batch response page): an empty or null
+    ``batchItemFailures``, or an empty or null response, is complete success;
+    an empty-string or null ``itemIdentifier``, or a wrongly named key, is
+    complete failure. Observed (a recorded AWS run, and LocalStack's
+    AWS-validated tests): an empty list ``[]`` is success; a non-string
+    ``itemIdentifier`` (a number) is failure. Assumed: any other shape (a
+    non-empty list, a string, a number, an identifier not in the batch) is
+    complete failure, the safe reading.
+    """
+    if not report_enabled or response is None or response == []:
         return SUCCESS
     if not isinstance(response, dict):
         return Verdict(0, True, None, f"response is a {type(response).__name__}, not an object")
@@ -460,6 +475,11 @@ class EventSourceMapping:
         rest = attempt.records[done:]
         if not rest:
             return []
+        if done and not verdict.whole_batch:
+            # Observed on AWS: after a partial response the checkpoint moves and the rest is a new
+            # batch (retries and approximateInvokeCount start again); it costs no retry.
+            self._say(f"{shard_id}: {verdict.why} -> checkpoint, {len(rest)} record(s) again as a new batch")
+            return [Attempt(rest)]
         if verdict.whole_batch and self.config.bisect_batch_on_function_error and len(rest) > 1:
             self.stats.bisects += 1
             middle = len(rest) // 2

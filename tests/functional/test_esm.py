@@ -256,7 +256,26 @@ def test_child_of_a_trimmed_parent_is_read() -> None:
 
 @pytest.mark.parametrize("response", [None, {}, {"batchItemFailures": []}, {"batchItemFailures": None}])
 def test_empty_or_null_responses_are_complete_success(response: Any) -> None:
+    """AWS: "Lambda treats a batch as a complete success if you return any of the following: An empty
+    batchItemFailure list; A null batchItemFailure list; An empty EventResponse; A null EventResponse"."""
     assert esm.judge(response, ["1", "2"], report_enabled=True) == esm.SUCCESS
+
+
+def test_an_empty_list_response_is_complete_success() -> None:
+    """Observed, the docs being silent on a list: AWS treated ``[]`` as success (one invocation,
+    record done), in a recorded run and in LocalStack's AWS-validated ``empty_list_success`` case."""
+    handler = Recorder(response=[])
+    mapping, destination = run(3, handler, report_batch_item_failures=True, maximum_retry_attempts=2)
+    assert handler.calls == [[BASE, BASE + 1, BASE + 2]]
+    assert delivered(mapping) == [BASE, BASE + 1, BASE + 2] and destination.payloads == []
+
+
+@pytest.mark.parametrize("response", [["2"], [{"itemIdentifier": "2"}], "2", 2, "", True])
+def test_other_response_shapes_are_complete_failure(response: Any) -> None:
+    """Assumed (the docs are silent on a non-empty list, a string, a number): complete failure,
+    the reading that never drops a record the function may not have handled."""
+    verdict = esm.judge(response, ["1", "2"], report_enabled=True)
+    assert verdict.failed_from == 0 and verdict.whole_batch
 
 
 @pytest.mark.parametrize(
@@ -265,7 +284,9 @@ def test_empty_or_null_responses_are_complete_success(response: Any) -> None:
         [{"itemIdentifier": ""}],
         [{"itemIdentifier": None}],
         [{"ItemIdentifier": "2"}],  # wrong key name
-        [{"itemIdentifier": "99"}],  # not in the batch
+        [{"foo": None}],  # wrong key name, null value
+        [{"itemIdentifier": 2}],  # a number: observed as failure (LocalStack's AWS-validated case)
+        [{"itemIdentifier": "99"}],  # not in the batch (assumed)
         ["2"],
         "2",
     ],
@@ -305,6 +326,23 @@ def test_partial_failure_retries_from_the_reported_record_only() -> None:
     assert destination.payloads[0]["responseContext"]["functionError"] is None
 
 
+def test_after_a_partial_failure_the_rest_is_a_new_batch_with_its_own_retries() -> None:
+    """AWS: "Lambda uses the record with the lowest sequence number as the checkpoint. Lambda then retries
+    all records starting from that checkpoint." Observed in a recorded run with MaximumRetryAttempts 3:
+    the reported record was delivered 5 times (in the original batch, then 4 more) and its OnFailure
+    record said approximateInvokeCount 4: the batch that starts at the checkpoint is a new batch, its
+    first invocation is not a retry.
+    """
+    handler = Recorder(poison={BASE + 1}, mode="report")
+    mapping, destination = run(3, handler, report_batch_item_failures=True, maximum_retry_attempts=3)
+    assert sum(BASE + 1 in call for call in handler.calls) == 5
+    assert handler.calls[1:] == [[BASE + 1, BASE + 2]] * 4
+    payload = destination.payloads[0]
+    assert payload["requestContext"]["approximateInvokeCount"] == 4
+    assert payload["DDBStreamBatchInfo"]["startSequenceNumber"] == str(BASE + 1)
+    assert mapping.stats.retries == 3 and delivered(mapping) == [BASE]
+
+
 def test_partial_failure_with_bisect_splits_at_the_reported_record() -> None:
     handler = Recorder(poison={BASE + 3}, mode="report")
     mapping, _ = run(
@@ -314,7 +352,8 @@ def test_partial_failure_with_bisect_splits_at_the_reported_record() -> None:
         bisect_batch_on_function_error=True,
         maximum_retry_attempts=0,
     )
-    assert handler.calls == [[BASE + i for i in range(6)]]  # retries 0: the remaining records are discarded
+    # the rest is a new batch; it reports its first record and has no retry: discarded
+    assert handler.calls == [[BASE + i for i in range(6)], [BASE + 3, BASE + 4, BASE + 5]]
     assert mapping.stats.bisects == 0 and mapping.stats.records_discarded == 3
 
 
