@@ -48,7 +48,10 @@ without sleeping. Each rule follows the AWS Lambda developer guide wording:
   ``DDBStreamBatchInfo`` (shard, first and last sequence numbers, arrival
   times, batch size, stream ARN), never the records themselves.
 
-Not emulated: ParallelizationFactor, tumbling windows, filter criteria, the
+- FilterCriteria (``streamcache.local.filters``): records no filter matches
+  are dropped as they are read and checkpointed without an invocation.
+
+Not emulated: ParallelizationFactor, tumbling windows, the
 6 MB payload limit, Lambda's retry back-off (``Timing.retry_delay_s`` stands in).
 """
 
@@ -64,6 +67,7 @@ from typing import Any, Protocol
 
 from streamcache import lag
 from streamcache.errors import ConfigError
+from streamcache.local.filters import FilterCriteria
 from streamcache.local.stream import (
     DataTrimmed,
     IteratorExpired,
@@ -107,8 +111,10 @@ class MappingConfig:
     maximum_record_age_s: int = -1
     starting_position: str = TRIM_HORIZON
     function_arn: str = DEFAULT_FUNCTION_ARN
+    filters: tuple[str, ...] = ()  # FilterCriteria.Filters[].Pattern, JSON strings as Lambda takes them
 
     def __post_init__(self) -> None:
+        FilterCriteria.parse(self.filters)  # a bad pattern fails here, as CreateEventSourceMapping would
         _check_range("BatchSize", self.batch_size, 1, 10_000)
         _check_range("MaximumBatchingWindowInSeconds", self.maximum_batching_window_s, 0, 300)
         if self.maximum_retry_attempts != -1:
@@ -170,6 +176,7 @@ class Stats:
     records_read: int = 0
     records_delivered: int = 0  # records in a successful invocation (checkpointed)
     records_discarded: int = 0
+    records_filtered: int = 0  # dropped by FilterCriteria: checkpointed, never delivered
     failures_sent: int = 0  # OnFailure records sent to the destination
     deliveries: list[Delivery] = field(default_factory=list)
 
@@ -295,9 +302,16 @@ class ShardReader:
     """
 
     def __init__(
-        self, source: StreamSource, shard: Shard, position: str, say: Progress | None = None
+        self,
+        source: StreamSource,
+        shard: Shard,
+        position: str,
+        say: Progress | None = None,
+        keep: Callable[[dict[str, Any]], bool] = lambda record: True,
     ) -> None:
         self.shard = shard
+        self.filtered = 0  # records read that FilterCriteria dropped
+        self._keep = keep
         self.buffer: deque[dict[str, Any]] = deque()
         self.exhausted = False  # closed and read to its end
         self.empty_pages = 0  # consecutive GetRecords calls that returned nothing
@@ -316,7 +330,11 @@ class ShardReader:
         return self.finished or (not self.buffer and self.empty_pages >= empty_pages)
 
     def fill(self, want: int) -> int:
-        """One GetRecords call (two if the iterator had to be re-acquired); how many records it added."""
+        """One GetRecords call (two if the iterator had to be re-acquired); how many records it read.
+
+        Records the filters drop are not buffered, but reading moves past them:
+        they are checkpointed without an invocation.
+        """
         if self.exhausted:
             return 0
         try:
@@ -325,7 +343,9 @@ class ShardReader:
             self._recover(err)
             page = self._source.read(self._current_iterator(), want)
         records = [lambda_record(r, self._source.arn) for r in page.records]
-        self.buffer.extend(records)
+        kept = [r for r in records if self._keep(r)]
+        self.buffer.extend(kept)
+        self.filtered += len(records) - len(kept)
         if records:
             self._last_read = records[-1]["dynamodb"]["SequenceNumber"]
         self._iterator = page.next_iterator
@@ -379,6 +399,7 @@ class EventSourceMapping:
     ) -> None:
         self.source = source
         self.empty_pages_caught_up = empty_pages_caught_up
+        self._filters = FilterCriteria.parse(config.filters)
         self.handler = handler
         self.config = config
         self.destination = destination
@@ -429,7 +450,7 @@ class EventSourceMapping:
             # Only shards open when the mapping started use LATEST; new (child) shards start at the beginning.
             initial = self._initial_shards is not None and shard.shard_id in self._initial_shards
             position = self.config.starting_position if initial else TRIM_HORIZON
-            reader = ShardReader(self.source, shard, position, self._say)
+            reader = ShardReader(self.source, shard, position, self._say, self._filters.matches)
             self._readers[shard.shard_id] = reader
         return reader
 
@@ -447,9 +468,11 @@ class EventSourceMapping:
         size = self.config.batch_size
         deadline = self.timing.clock() + self.config.maximum_batching_window_s
         while len(reader.buffer) < size and not reader.exhausted:
-            added = reader.fill(size - len(reader.buffer))
-            self.stats.records_read += added
-            if added:
+            filtered_before = reader.filtered
+            read = reader.fill(size - len(reader.buffer))
+            self.stats.records_read += read
+            self.stats.records_filtered += reader.filtered - filtered_before
+            if read:
                 continue
             now = self.timing.clock()
             if not reader.buffer or now >= deadline:

@@ -216,6 +216,49 @@ def test_an_expired_iterator_whose_checkpoint_was_trimmed_restarts_at_the_trim_h
     ]
 
 
+# --- FilterCriteria -----------------------------------------------------------
+
+
+def test_filtered_out_records_are_checkpointed_without_an_invocation() -> None:
+    """AWS: "Once your filter criteria processes an Kinesis or DynamoDB record, the streams iterator advances
+    past this record. If the record doesn't satisfy your filter criteria, you don't have to manually delete
+    the record from your event source."
+    """
+    clock = FakeClock()
+    records = [raw_record(BASE + i, clock.now - 1, pk="keep" if i in (1, 3) else "drop") for i in range(5)]
+    pattern = '{"dynamodb": {"Keys": {"pk": {"S": ["keep"]}}}}'
+    handler = Recorder()
+    config = esm.MappingConfig(filters=(pattern,), batch_size=2)
+    source = FakeStream(clock, {"shard-0": records}, closed={"shard-0"})
+    mapping = esm.EventSourceMapping(source, handler, config, timing=clock.timing())
+    mapping.run()
+    assert handler.calls == [[BASE + 1, BASE + 3]]
+    assert mapping.stats.records_filtered == 3 and mapping.stats.records_read == 5
+    assert delivered(mapping) == [BASE + 1, BASE + 3]
+
+
+def test_reading_resumes_after_the_last_filtered_out_record() -> None:
+    clock = FakeClock()
+    records = [raw_record(BASE + i, clock.now - 1, pk="drop") for i in range(3)]
+    stream = FakeStream(clock, {"shard-0": [*records, raw_record(BASE + 3, clock.now + 5, pk="keep")]})
+    pattern = '{"dynamodb": {"Keys": {"pk": {"S": ["keep"]}}}}'
+    handler = Recorder()
+    mapping = esm.EventSourceMapping(
+        stream, handler, esm.MappingConfig(filters=(pattern,)), timing=clock.timing()
+    )
+    mapping.poll_once()  # reads the three filtered-out records: nothing to invoke
+    stream.fail_reads.append(IteratorExpired("ExpiredIteratorException"))
+    clock.now += 10
+    mapping.run()
+    assert handler.calls == [[BASE + 3]]
+    assert ("AFTER_SEQUENCE_NUMBER", str(BASE + 2)) in stream.iterators  # the checkpoint moved past them
+
+
+def test_a_bad_filter_pattern_is_refused_by_name() -> None:
+    with pytest.raises(ConfigError, match="filter pattern"):
+        esm.MappingConfig(filters=('{"eventName": "INSERT"}',))
+
+
 # --- shards -----------------------------------------------------------------
 
 
