@@ -51,17 +51,27 @@ without sleeping. Each rule follows the AWS Lambda developer guide wording:
 - FilterCriteria (``streamcache.local.filters``): records no filter matches
   are dropped as they are read and checkpointed without an invocation.
 
-Not emulated: ParallelizationFactor, tumbling windows, the
+- ParallelizationFactor (1-10): records are read up to BatchSize x factor
+  at a time and split into that many lanes by item (``Keys``), each lane
+  delivering its batches in order on its own thread ("Lambda still ensures
+  in-order processing at the item (partition and sort key) level"). The
+  round waits for every lane before reading on (assumed; AWS does not say).
+
+Not emulated: tumbling windows, the
 6 MB payload limit, Lambda's retry back-off (``Timing.retry_delay_s`` stands in).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
+import threading
 import time
 import uuid
+import zlib
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -95,6 +105,12 @@ Handler = Callable[[dict[str, Any], Any], Any]
 Progress = Callable[[str], None]
 
 
+def lane_of(record: Mapping[str, Any], lanes: int) -> int:
+    """Which of ``lanes`` concurrent batch streams an item's records go to: the same one, always."""
+    item = json.dumps(record["dynamodb"].get("Keys", {}), sort_keys=True).encode()
+    return zlib.crc32(item) % lanes
+
+
 class Destination(Protocol):
     def send(self, payload: dict[str, Any]) -> None: ...
 
@@ -112,6 +128,7 @@ class MappingConfig:
     starting_position: str = TRIM_HORIZON
     function_arn: str = DEFAULT_FUNCTION_ARN
     filters: tuple[str, ...] = ()  # FilterCriteria.Filters[].Pattern, JSON strings as Lambda takes them
+    parallelization_factor: int = 1  # concurrent batches per shard, 1..10
 
     def __post_init__(self) -> None:
         FilterCriteria.parse(self.filters)  # a bad pattern fails here, as CreateEventSourceMapping would
@@ -123,6 +140,7 @@ class MappingConfig:
             _check_range(
                 "MaximumRecordAgeInSeconds", self.maximum_record_age_s, 60, 604_800, "or -1 (infinite)"
             )
+        _check_range("ParallelizationFactor", self.parallelization_factor, 1, 10)
         if self.starting_position not in (TRIM_HORIZON, LATEST):
             raise ConfigError(f"StartingPosition {self.starting_position!r} must be TRIM_HORIZON or LATEST")
 
@@ -399,6 +417,7 @@ class EventSourceMapping:
     ) -> None:
         self.source = source
         self.empty_pages_caught_up = empty_pages_caught_up
+        self._lock = threading.RLock()
         self._filters = FilterCriteria.parse(config.filters)
         self.handler = handler
         self.config = config
@@ -456,22 +475,45 @@ class EventSourceMapping:
 
     def _drain(self, reader: ShardReader, stop: Callable[[], bool]) -> bool:
         delivered = False
+        factor = self.config.parallelization_factor
         while not stop():
-            batch = self._next_batch(reader)
-            if not batch:
+            records = self._next_batch(reader, self.config.batch_size * factor)
+            if not records:
                 return delivered
-            self.deliver(reader.shard.shard_id, batch)
+            if factor == 1:
+                self.deliver(reader.shard.shard_id, records)
+            else:
+                self._deliver_concurrently(reader.shard.shard_id, records)
             delivered = True
         return delivered
 
-    def _next_batch(self, reader: ShardReader) -> list[dict[str, Any]]:
+    def _deliver_concurrently(self, shard_id: str, records: list[dict[str, Any]]) -> None:
+        """ParallelizationFactor > 1: up to that many batches of one shard in flight at once.
+
+        "Lambda still ensures in-order processing at the item (partition and
+        sort key) level": every record of an item goes to the same lane (by its
+        ``Keys``), and a lane delivers its batches one after another.
+        """
+        factor = self.config.parallelization_factor
+        lanes: list[list[dict[str, Any]]] = [[] for _ in range(factor)]
+        for record in records:
+            lanes[lane_of(record, factor)].append(record)
         size = self.config.batch_size
+        work = [[lane[i : i + size] for i in range(0, len(lane), size)] for lane in lanes if lane]
+        with ThreadPoolExecutor(max_workers=factor, thread_name_prefix=f"esm-{shard_id}") as pool:
+            for done in [pool.submit(self._deliver_lane, shard_id, batches) for batches in work]:
+                done.result()  # re-raise what a lane could not handle (a destination that failed...)
+
+    def _deliver_lane(self, shard_id: str, batches: list[list[dict[str, Any]]]) -> None:
+        for batch in batches:
+            self.deliver(shard_id, batch)
+
+    def _next_batch(self, reader: ShardReader, size: int) -> list[dict[str, Any]]:
         deadline = self.timing.clock() + self.config.maximum_batching_window_s
         while len(reader.buffer) < size and not reader.exhausted:
             filtered_before = reader.filtered
             read = reader.fill(size - len(reader.buffer))
-            self.stats.records_read += read
-            self.stats.records_filtered += reader.filtered - filtered_before
+            self._count(records_read=read, records_filtered=reader.filtered - filtered_before)
             if read:
                 continue
             now = self.timing.clock()
@@ -482,7 +524,7 @@ class EventSourceMapping:
 
     def deliver(self, shard_id: str, records: Sequence[dict[str, Any]]) -> None:
         """Deliver one batch until every record has succeeded or been discarded."""
-        self.stats.batches += 1
+        self._count(batches=1)
         work = deque([Attempt(list(records))])
         while work:
             attempt = work.popleft()
@@ -504,7 +546,7 @@ class EventSourceMapping:
             self._say(f"{shard_id}: {verdict.why} -> checkpoint, {len(rest)} record(s) again as a new batch")
             return [Attempt(rest)]
         if verdict.whole_batch and self.config.bisect_batch_on_function_error and len(rest) > 1:
-            self.stats.bisects += 1
+            self._count(bisects=1)
             middle = len(rest) // 2
             self._say(f"{shard_id}: {verdict.why} -> bisect into {middle} + {len(rest) - middle}")
             return [
@@ -515,7 +557,7 @@ class EventSourceMapping:
         if limit != -1 and attempt.retries >= limit:
             self._discard(shard_id, rest, RETRY_ATTEMPTS_EXHAUSTED, attempt.invocations, verdict)
             return []
-        self.stats.retries += 1
+        self._count(retries=1)
         self._say(f"{shard_id}: {verdict.why} -> retry {attempt.retries + 1} of {len(rest)} record(s)")
         if self.timing.retry_delay_s:
             self.timing.sleep(self.timing.retry_delay_s)
@@ -523,25 +565,27 @@ class EventSourceMapping:
 
     def _invoke(self, attempt: Attempt) -> tuple[Verdict, float]:
         attempt.invocations += 1
-        self.stats.invocations += 1
+        self._count(invocations=1)
         sequence_numbers = [r["dynamodb"]["SequenceNumber"] for r in attempt.records]
         try:
             response = self.handler({"Records": list(attempt.records)}, LambdaContext())
         except Exception as err:  # a function error, whatever it is
-            self.stats.function_errors += 1
+            self._count(function_errors=1)
             return Verdict(0, True, "Unhandled", f"function error {type(err).__name__}: {err}"), self._now()
         verdict = judge(response, sequence_numbers, self.config.report_batch_item_failures)
         if verdict.failed_from is not None:
-            self.stats.failed_responses += 1
+            self._count(failed_responses=1)
         return verdict, self._now()
 
     def _succeeded(self, records: Sequence[dict[str, Any]], applied_at: float) -> None:
         if not records:
             return
-        self.stats.records_delivered += len(records)
-        self.stats.deliveries.extend(
-            Delivery(r["dynamodb"]["SequenceNumber"], lag.creation_seconds(r), applied_at) for r in records
-        )
+        with self._lock:
+            self.stats.records_delivered += len(records)
+            self.stats.deliveries.extend(
+                Delivery(r["dynamodb"]["SequenceNumber"], lag.creation_seconds(r), applied_at)
+                for r in records
+            )
         first, last = records[0]["dynamodb"]["SequenceNumber"], records[-1]["dynamodb"]["SequenceNumber"]
         self._say(f"delivered {len(records)} record(s) {first}..{last}")
 
@@ -564,7 +608,7 @@ class EventSourceMapping:
         invokes: int,
         verdict: Verdict | None,
     ) -> None:
-        self.stats.records_discarded += len(records)
+        self._count(records_discarded=len(records))
         payload = failure_record(
             records,
             condition=condition,
@@ -582,8 +626,15 @@ class EventSourceMapping:
             + ("" if self.destination is None else " -> OnFailure destination")
         )
         if self.destination is not None:
-            self.destination.send(payload)
-            self.stats.failures_sent += 1
+            with self._lock:  # one OnFailure record at a time, whatever the concurrency
+                self.destination.send(payload)
+                self.stats.failures_sent += 1
+
+    def _count(self, **deltas: int) -> None:
+        """Add to the statistics; batches of one shard may run concurrently (ParallelizationFactor)."""
+        with self._lock:
+            for name, delta in deltas.items():
+                setattr(self.stats, name, getattr(self.stats, name) + delta)
 
     def _now(self) -> float:
         return self.timing.clock()

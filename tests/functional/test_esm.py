@@ -6,6 +6,7 @@ stream, clock and sleep are fakes, so nothing waits for real.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
@@ -257,6 +258,71 @@ def test_reading_resumes_after_the_last_filtered_out_record() -> None:
 def test_a_bad_filter_pattern_is_refused_by_name() -> None:
     with pytest.raises(ConfigError, match="filter pattern"):
         esm.MappingConfig(filters=('{"eventName": "INSERT"}',))
+
+
+# --- ParallelizationFactor ----------------------------------------------------
+
+
+def keys_in_two_lanes() -> tuple[str, str]:
+    """Two item keys whose records go to different lanes with a factor of 2."""
+    lanes: dict[int, str] = {}
+    for i in range(100):
+        pk = f"item{i}"
+        lanes.setdefault(esm.lane_of(raw_record(BASE, 0.0, pk=pk, sk=1), 2), pk)
+    return lanes[0], lanes[1]
+
+
+def test_concurrent_batches_keep_each_items_records_in_order() -> None:
+    """AWS (with-ddb): "When you increase the number of concurrent batches per shard, Lambda still ensures
+    in-order processing at the item (partition and sort key) level."
+    """
+    clock = FakeClock()
+    first, second = keys_in_two_lanes()
+    records = [raw_record(BASE + i, clock.now - 1, pk=(first, second)[i % 2], sk=1) for i in range(40)]
+    stream = FakeStream(clock, {"shard-0": records}, closed={"shard-0"})
+    both_lanes_in_flight = threading.Barrier(2, timeout=10)
+    seen: list[tuple[str, int]] = []
+    lock = threading.Lock()
+
+    def handler(event: dict[str, Any], context: Any) -> None:
+        if not seen:  # the first batch of each lane waits for the other: they must be in flight together
+            both_lanes_in_flight.wait()
+        with lock:
+            seen.extend(
+                (r["dynamodb"]["Keys"]["pk"]["S"], int(r["dynamodb"]["SequenceNumber"]))
+                for r in event["Records"]
+            )
+
+    config = esm.MappingConfig(batch_size=5, parallelization_factor=2, maximum_retry_attempts=0)
+    mapping = esm.EventSourceMapping(stream, handler, config, timing=clock.timing())
+    mapping.run()
+    assert mapping.stats.function_errors == 0  # the barrier was passed: two batches of one shard at once
+    for pk in (first, second):
+        order = [seq for key, seq in seen if key == pk]
+        assert order == sorted(order) and len(order) == 20
+    assert sorted(delivered(mapping)) == [BASE + i for i in range(40)]
+
+
+def test_an_items_records_always_share_a_lane() -> None:
+    record = raw_record(BASE, 0.0, pk="a", sk=1)
+    later = raw_record(BASE + 99, 5.0, pk="a", sk=1)
+    assert all(esm.lane_of(record, n) == esm.lane_of(later, n) for n in range(1, 11))
+
+
+def test_failures_in_one_lane_are_retried_there_while_the_other_lane_goes_on() -> None:
+    clock = FakeClock()
+    first, second = keys_in_two_lanes()
+    records = [raw_record(BASE + i, clock.now - 1, pk=(first, second)[i % 2], sk=1) for i in range(6)]
+    stream = FakeStream(clock, {"shard-0": records}, closed={"shard-0"})
+    handler = Recorder(poison={BASE + 2}, mode="report")
+    destination = MemoryDestination()
+    config = esm.MappingConfig(batch_size=10, parallelization_factor=2, report_batch_item_failures=True,
+                               maximum_retry_attempts=1)  # fmt: skip
+    mapping = esm.EventSourceMapping(stream, handler, config, destination=destination, timing=clock.timing())
+    mapping.run()
+    assert sorted(delivered(mapping)) == [BASE, BASE + 1, BASE + 3, BASE + 5]  # the poison's lane stops at it
+    info = destination.payloads[0]["DDBStreamBatchInfo"]
+    assert (info["startSequenceNumber"], info["endSequenceNumber"]) == (str(BASE + 2), str(BASE + 4))
 
 
 # --- shards -----------------------------------------------------------------
@@ -562,6 +628,8 @@ def test_lag_is_apply_time_minus_creation_time() -> None:
         ("maximum_record_age_s", 604_801, "MaximumRecordAgeInSeconds"),
         ("maximum_batching_window_s", 301, "MaximumBatchingWindowInSeconds"),
         ("starting_position", "AT_TIMESTAMP", "StartingPosition"),
+        ("parallelization_factor", 0, "ParallelizationFactor"),
+        ("parallelization_factor", 11, "ParallelizationFactor"),
     ],
 )
 def test_out_of_range_settings_are_refused_by_name(setting: str, value: Any, name: str) -> None:
