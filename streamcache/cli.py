@@ -65,6 +65,12 @@ def _demo_parser(commands: Any) -> None:
     )
     p.add_argument("--items", type=_int_in(10, 5000), default=300, help="items to write (default 300)")
     p.add_argument("--batch-size", type=_int_in(1, 10_000), default=100, help="ESM BatchSize (default 100)")
+    p.add_argument(
+        "--parallelization-factor",
+        type=_int_in(1, 10),
+        default=2,
+        help="ESM ParallelizationFactor: concurrent batches per shard (default 2)",
+    )
     p.add_argument("--verbose", action="store_true", help="show the functions' logs and metrics")
     _redis_option(p)
 
@@ -143,7 +149,13 @@ def _demo(args: argparse.Namespace) -> int:
     from streamcache.local.demo import DemoOptions, run_demo
 
     return run_demo(
-        DemoOptions(items=args.items, verbose=args.verbose, redis=args.redis, batch_size=args.batch_size)
+        DemoOptions(
+            items=args.items,
+            verbose=args.verbose,
+            redis=args.redis,
+            batch_size=args.batch_size,
+            parallelization_factor=args.parallelization_factor,
+        )
     )
 
 
