@@ -47,10 +47,17 @@ class FailureMessage:
 
 
 def parse_failure(text: str, where: str) -> dict[str, Any]:
-    """An OnFailure record's JSON, checked for the ``DDBStreamBatchInfo`` redrive needs."""
+    """An OnFailure record's JSON, checked for the ``DDBStreamBatchInfo`` redrive needs.
+
+    An SNS destination's record reaches a subscribed queue wrapped in SNS's
+    notification (``{"Type": "Notification", "Message": "<the record>"}``)
+    unless raw message delivery is on: either form is accepted.
+    """
     try:
         payload = json.loads(text)
-    except ValueError:
+        if isinstance(payload, dict) and payload.get("Type") == "Notification":
+            payload = json.loads(payload.get("Message", ""))
+    except (TypeError, ValueError):
         raise FailureRecordError(f"{where}: not JSON") from None
     info = payload.get("DDBStreamBatchInfo") if isinstance(payload, dict) else None
     if not isinstance(info, dict) or not all(isinstance(info.get(k), str) for k in _BATCH_INFO_FIELDS):

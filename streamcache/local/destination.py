@@ -1,7 +1,9 @@
 """OnFailure destinations for the emulated event source mapping, and reading them back.
 
-A destination is an SQS queue (in the embedded AWS, or any SQS endpoint) or
-a JSON-lines file, one OnFailure record per line. ``read_failures`` reads
+A destination is an SQS queue (in the embedded AWS, or any SQS endpoint), an
+SNS topic (read back through a queue subscribed to it), or a JSON-lines file,
+one OnFailure record per line. Lambda's S3 destination (the whole event under
+``payload``) is not emulated. ``read_failures`` reads
 either back for ``redrive``, one message at a time; an SQS message is deleted
 only once acknowledged (its keys invalidated).
 
@@ -31,6 +33,7 @@ __all__ = [
     "FileDestination",
     "MemoryDestination",
     "QueuePolling",
+    "SnsDestination",
     "SqsDestination",
     "destination_for",
     "is_queue_url",
@@ -88,6 +91,17 @@ class SqsDestination:
         self.client.send_message(QueueUrl=self.queue_url, MessageBody=json.dumps(payload))
 
 
+@dataclass
+class SnsDestination:
+    """An SNS topic: Lambda publishes the OnFailure record as the message."""
+
+    topic_arn: str
+    client: Any
+
+    def send(self, payload: dict[str, Any]) -> None:
+        self.client.publish(TopicArn=self.topic_arn, Message=json.dumps(payload))
+
+
 _AWS_SQS_HOST = re.compile(
     r"^(?:sqs\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?|([a-z0-9-]+)\.queue\.amazonaws\.com)$"
 )
@@ -116,13 +130,18 @@ def queue_client(queue_url: str) -> Any:
     return sqs_client(*queue_endpoint(queue_url))
 
 
-def destination_for(target: str, endpoint_url: str | None = None) -> FileDestination | SqsDestination:
-    """An SQS queue URL (http(s)://...) or a file path.
+def destination_for(
+    target: str, endpoint_url: str | None = None
+) -> FileDestination | SqsDestination | SnsDestination:
+    """An SNS topic ARN, an SQS queue URL (http(s)://...) or a file path.
 
-    ``endpoint_url`` is not used for a queue: its URL names its own endpoint
-    (kept so that callers passing the stream's endpoint need not change).
+    ``endpoint_url`` is the SNS endpoint (a local one, or AWS); a queue URL
+    names its own endpoint.
     """
-    del endpoint_url
+    if target.startswith("arn:aws:sns:"):
+        from streamcache.aws import client
+
+        return SnsDestination(target, client("sns", endpoint_url))
     if is_queue_url(target):
         return SqsDestination(target, queue_client(target))
     return FileDestination(Path(target))

@@ -125,6 +125,31 @@ def test_sqs_destination_round_trip() -> None:
 
 
 QUICK = QueuePolling(wait_s=0, empty_polls=1)
+
+
+def test_sns_destination_reaches_redrive_through_a_subscribed_queue() -> None:
+    """AWS: an OnFailure destination may be "Standard Amazon SQS queue or standard Amazon SNS topic";
+    a queue subscribed to the topic gets SNS's notification around the record, and redrive unwraps it."""
+    import boto3
+
+    from streamcache.local.destination import SnsDestination, destination_for
+
+    with embedded_aws("in-process"):
+        sqs, sns = boto3.client("sqs"), boto3.client("sns")
+        url = sqs.create_queue(QueueName="from-sns")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        topic = sns.create_topic(Name="onfailure")["TopicArn"]
+        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+        payload = {"DDBStreamBatchInfo": INFO}
+        destination = destination_for(topic)
+        assert isinstance(destination, SnsDestination)
+        destination.send(payload)
+        (message,) = read_failures(url, polling=QUICK)
+        assert message.payload == payload
+
+
 INFO = {"shardId": "s", "startSequenceNumber": "1", "endSequenceNumber": "2", "streamArn": "arn"}
 
 
