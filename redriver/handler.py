@@ -8,6 +8,11 @@ answer ``batchItemFailures`` for the messages it could not finish, so SQS
 keeps them for another try (the SQS mapping needs ReportBatchItemFailures).
 A range older than the stream's 24-hour retention cannot be re-read: its
 message stays until the queue's own retention or redrive policy ends it.
+
+Where it runs: in the VPC (ElastiCache is reachable only there), with a
+route to the Streams API - a NAT, or the DynamoDB Streams interface endpoint
+named in ``DYNAMODB_STREAMS_ENDPOINT_URL``. SQS needs no route: Lambda's SQS
+poller receives and deletes the messages.
 """
 
 from __future__ import annotations
@@ -44,7 +49,12 @@ class Redriver:
 _redriver: Redriver | None = None
 
 
-def build(settings: Settings) -> Redriver:
+# The Streams API endpoint. In a VPC without a NAT: the DynamoDB Streams interface endpoint's own DNS
+# name (https://vpce-....streams.dynamodb.REGION.vpce.amazonaws.com) - that endpoint has no private DNS.
+STREAMS_ENDPOINT_URL = "DYNAMODB_STREAMS_ENDPOINT_URL"
+
+
+def build(settings: Settings, streams_endpoint: str | None = None) -> Redriver:
     endpoint = settings.dynamodb_endpoint_url
     schemas = KeySchemas(settings.key_schema, describe_with_boto3(endpoint))
     target = Target(
@@ -54,7 +64,7 @@ def build(settings: Settings) -> Redriver:
         settings.cache_ttl_seconds,
         settings.apply_options,
     )
-    client = streams_client(endpoint)
+    client = streams_client(streams_endpoint or endpoint)
     return Redriver(target, lambda arn: DynamoDBStream(arn, client))
 
 
@@ -62,7 +72,7 @@ def runtime() -> Redriver:
     """The execution environment's redriver: settings read and clients made once."""
     global _redriver
     if _redriver is None:
-        _redriver = build(Settings.from_env())
+        _redriver = build(Settings.from_env(), os.environ.get(STREAMS_ENDPOINT_URL) or None)
     return _redriver
 
 

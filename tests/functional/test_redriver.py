@@ -148,3 +148,16 @@ def test_the_redriver_ships_without_laptop_tools() -> None:
         assert not {m for m in modules if m.startswith(("streamcache.local", "invalidator", "reader"))}, path
     for core in ("streamcache/redrive.py", "streamcache/streams.py"):
         assert "streamcache.local" not in (ROOT / core).read_text(encoding="utf-8"), core
+
+
+def test_the_streams_endpoint_setting_is_where_ranges_are_re_read(
+    aws: Any, env: pytest.MonkeyPatch, redis_url: str
+) -> None:
+    """In a VPC the Streams interface endpoint has no private DNS: the function is told its DNS name."""
+    aws.put_item(TableName="orders", Item={**typed_key(("a", 1)), "v": {"S": "new"}})
+    stream, shard_id, records = stream_records(aws)
+    env.setenv("REDIS_URL", redis_url)
+    env.setenv(redriver_handler.STREAMS_ENDPOINT_URL, "http://127.0.0.1:9")  # nothing listens there
+    event = sqs_event(onfailure(stream, shard_id, records[0], records[0]))
+    response = redriver_handler.handler(event, None)
+    assert response == {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["messageId"]}]}
