@@ -401,6 +401,8 @@ def test_other_response_shapes_are_complete_failure(response: Any) -> None:
     ],
 )
 def test_bad_item_identifiers_fail_the_whole_batch(failures: Any) -> None:
+    """AWS: "Lambda treats a batch as a complete failure if you return any of the following: An empty string
+    itemIdentifier; A null itemIdentifier; An itemIdentifier with a bad key name"; the rest: see each case."""
     verdict = esm.judge({"batchItemFailures": failures}, ["1", "2"], report_enabled=True)
     assert verdict.failed_from == 0 and verdict.whole_batch
 
@@ -410,12 +412,16 @@ def test_a_response_that_is_not_an_object_fails_the_whole_batch() -> None:
 
 
 def test_responses_are_ignored_without_report_batch_item_failures() -> None:
+    """AWS: "Even when your function code returns partial batch failure responses, these responses will not be
+    processed by Lambda unless the ReportBatchItemFailures feature is explicitly turned on." (guide)"""
     assert (
         esm.judge({"batchItemFailures": [{"itemIdentifier": ""}]}, ["1"], report_enabled=False) == esm.SUCCESS
     )
 
 
 def test_checkpoint_is_the_lowest_reported_sequence_number() -> None:
+    """AWS: "If the batchItemFailures array contains multiple items, Lambda uses the record with the lowest
+    sequence number as the checkpoint." (the guide)"""
     verdict = esm.judge(
         {"batchItemFailures": [{"itemIdentifier": "3"}, {"itemIdentifier": "2"}]}, ["1", "2", "3"], True
     )
@@ -486,6 +492,8 @@ def test_function_error_without_bisect_retries_the_whole_batch_then_discards_it(
 
 
 def test_bisect_isolates_the_poison_record_and_delivers_the_rest() -> None:
+    """AWS: "If the invocation fails and BisectBatchOnFunctionError is turned on, the batch is bisected
+    regardless of your ReportBatchItemFailures setting." (the guide)"""
     handler = Recorder(poison={BASE + 5})
     mapping, destination = run(8, handler, bisect_batch_on_function_error=True, maximum_retry_attempts=1)
     assert handler.calls[:4] == [
@@ -502,6 +510,7 @@ def test_bisect_isolates_the_poison_record_and_delivers_the_rest() -> None:
 
 
 def test_bisecting_does_not_count_towards_the_retry_quota() -> None:
+    """AWS: "Splitting a batch does not count towards the retry quota." (the guide)"""
     handler = Recorder(poison={BASE + 5})
     mapping, destination = run(8, handler, bisect_batch_on_function_error=True, maximum_retry_attempts=0)
     assert mapping.stats.bisects == 3 and mapping.stats.retries == 0
@@ -549,6 +558,7 @@ def test_bisected_halves_inherit_the_retries_already_used() -> None:
 
 
 def test_infinite_retries_stop_at_the_maximum_record_age() -> None:
+    """AWS: "-1 means infinite: failed records are retried until the record expires." (the guide)"""
     clock = FakeClock()
     destination = MemoryDestination()
     handler = Recorder(poison={BASE})
@@ -563,6 +573,7 @@ def test_infinite_retries_stop_at_the_maximum_record_age() -> None:
 
 
 def test_old_records_are_discarded_before_any_invocation() -> None:
+    """AWS: MaximumRecordAgeInSeconds "Discard records older than the specified age." (the guide)"""
     clock = FakeClock()
     records = [raw_record(BASE, clock.now - 120), raw_record(BASE + 1, clock.now - 1)]
     destination = MemoryDestination()
