@@ -102,7 +102,17 @@ def _consume_parser(commands: Any) -> None:
         "--no-report-batch-item-failures", action="store_true", help="ignore partial batch responses"
     )
     p.add_argument("--starting-position", choices=("TRIM_HORIZON", "LATEST"), default="TRIM_HORIZON")
-    p.add_argument("--destination", help="OnFailure destination: an SQS queue URL or a JSON-lines file")
+    p.add_argument(
+        "--destination", help="OnFailure destination: an SQS queue URL, an SNS topic ARN or a JSON-lines file"
+    )
+    p.add_argument("--parallelization-factor", type=_int_in(1, 10), default=1, help="ParallelizationFactor")
+    p.add_argument(
+        "--filter",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="a FilterCriteria pattern (JSON); repeat for several (OR-ed)",
+    )
 
 
 def _redrive_parser(commands: Any) -> None:
@@ -173,6 +183,8 @@ def _consume(args: argparse.Namespace) -> int:
         maximum_retry_attempts=args.max_retry_attempts,
         maximum_record_age_s=args.max_record_age,
         starting_position=args.starting_position,
+        parallelization_factor=args.parallelization_factor,
+        filters=tuple(args.filter),
     )
     options = ConsumeOptions(
         table=args.table,

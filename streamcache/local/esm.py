@@ -446,6 +446,8 @@ class EventSourceMapping:
         One empty page is not enough: GetRecords on an open shard can answer
         nothing while records lie further on ("it might take multiple calls").
         """
+        if self._initial_shards is None:
+            return False  # never polled
         shards = ready_shards(self.source.shards(), self._finished)
         return all(self._reader(s).idle(self.empty_pages_caught_up) for s in shards)
 

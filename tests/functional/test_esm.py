@@ -646,3 +646,11 @@ def test_lag_is_apply_time_minus_creation_time() -> None:
 def test_out_of_range_settings_are_refused_by_name(setting: str, value: Any, name: str) -> None:
     with pytest.raises(ConfigError, match=name):
         esm.MappingConfig(**{setting: value})
+
+
+def test_consume_refuses_a_bad_filter_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    from streamcache.cli import main
+
+    assert main(["consume", "--table", "orders", "--filter", '{"eventName": "INSERT"}']) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "'eventName' must be a non-empty list of rules" in err
