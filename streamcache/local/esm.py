@@ -47,18 +47,17 @@ without sleeping. Each rule follows the AWS Lambda developer guide wording:
 - OnFailure payload: Lambda's invocation record for streams - metadata and
   ``DDBStreamBatchInfo`` (shard, first and last sequence numbers, arrival
   times, batch size, stream ARN), never the records themselves.
-
 - FilterCriteria (``streamcache.local.filters``): records no filter matches
   are dropped as they are read and checkpointed without an invocation.
-
 - ParallelizationFactor (1-10): records are read up to BatchSize x factor
   at a time and split into that many lanes by item (``Keys``), each lane
   delivering its batches in order on its own thread ("Lambda still ensures
   in-order processing at the item (partition and sort key) level"). The
   round waits for every lane before reading on (assumed; AWS does not say).
 
-Not emulated: tumbling windows, the
-6 MB payload limit, Lambda's retry back-off (``Timing.retry_delay_s`` stands in).
+Not emulated: tumbling windows, the 6 MB payload limit, Lambda's retry
+back-off (``Timing.retry_delay_s`` stands in). docs/emulator.md marks each
+rule documented, observed or assumed.
 """
 
 from __future__ import annotations
