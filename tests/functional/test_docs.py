@@ -180,3 +180,13 @@ def test_runnable_sh_blocks_run(page: Path, tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert f">>> block {len(blocks)}" in done.stdout
+
+
+def test_make_install_says_how_to_use_the_virtualenv(tmp_path: Path) -> None:
+    make_shim(tmp_path)
+    done = subprocess.run(
+        [str(tmp_path / "make"), "--no-print-directory", "install"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "activate it with '. .venv/bin/activate', or call .venv/bin/python directly" in done.stdout
