@@ -79,7 +79,7 @@ def warm_command(
     max_rcu: float | None,
     *,
     say: Say = print,
-    progress: TextIO = sys.stderr,
+    progress: TextIO | None = None,
 ) -> int:
     from streamcache.lookup import ReaderCache
     from streamcache.ops.dynamo import Budget, ScanTable, describe_keys
@@ -100,7 +100,7 @@ def warm_command(
             settings.key_prefix,
         )
         warmer = Warmer(ReaderCache(cache), target)
-        total = _warm_segments(warmer, scan, segments, _Progress(progress))
+        total = _warm_segments(warmer, scan, segments, _Progress(progress or sys.stderr))
     seconds = time.monotonic() - started
     say(
         f"warmed {table!r} in {seconds:.1f} s: scanned {total.scanned}, filled {total.filled}, "
