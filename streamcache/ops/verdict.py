@@ -55,10 +55,12 @@ def nines(checked: int, inconsistent: int) -> float:
     """-log10 of the inconsistent fraction; with none found, log10(checked), a lower bound."""
     if checked <= 0:
         return 0.0
-    return -math.log10(inconsistent / checked) if inconsistent else math.log10(checked)
+    return 0.0 - math.log10(inconsistent / checked) if inconsistent else math.log10(checked)  # never -0.0
 
 
 def nines_text(checked: int, inconsistent: int) -> str:
     """``2.7`` or ``>= 3.0`` (no inconsistency among 1,000 checks says at least three nines)."""
+    if checked <= 0:
+        return "n/a (nothing checked)"
     value = nines(checked, inconsistent)
     return f"{value:.1f}" if inconsistent else f">= {value:.1f}"

@@ -56,6 +56,8 @@ def test_nines() -> None:
     assert nines_text(1000, 1) == "3.0"
     assert nines_text(1000, 0) == ">= 3.0"
     assert nines(0, 0) == 0.0
+    assert nines_text(0, 0).startswith("n/a")
+    assert nines_text(1, 1) == "0.0"
 
 
 def test_sample_round_trip_and_foreign_members() -> None:
