@@ -16,6 +16,7 @@ if the key already holds a newer version, so it can never hide a newer write.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -53,6 +54,12 @@ class Report:
     def __post_init__(self) -> None:
         self.checked = [0] * len(self.delays_s)
         self.inconsistent = [0] * len(self.delays_s)
+
+    def add(self, other: Report) -> None:
+        self.checked = [a + b for a, b in zip(self.checked, other.checked, strict=True)]
+        self.inconsistent = [a + b for a, b in zip(self.inconsistent, other.inconsistent, strict=True)]
+        self.findings += other.findings
+        self.repaired += other.repaired
 
     @property
     def final_checked(self) -> int:
@@ -164,3 +171,39 @@ class Checker:
 
 def _next(sample: Sample) -> Sample:
     return Sample(sample.key, sample.version, sample.created_ms, sample.stage + 1)
+
+
+class Background:
+    """``Checker.run`` every ``every_s`` in a thread, for a local loop (``make demo``).
+
+    ``stop`` waits out the last delay so every sample taken so far is checked,
+    then returns the total over all runs.
+    """
+
+    def __init__(self, checker: Checker, delays_s: tuple[int, ...], every_s: float = 0.2) -> None:
+        self._checker = checker
+        self._wait_s = delays_s[-1] + every_s
+        self._every_s = every_s
+        self.total = Report(delays_s)
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="consistency-checker", daemon=True)
+
+    def start(self) -> Background:
+        self._checker.arm()
+        self._thread.start()
+        return self
+
+    def stop(self) -> Report:
+        time.sleep(self._wait_s)
+        self._stopping.set()
+        self._thread.join()
+        self._add(self._checker.run())
+        self._checker.disarm()
+        return self.total
+
+    def _loop(self) -> None:
+        while not self._stopping.wait(self._every_s):
+            self._add(self._checker.run())
+
+    def _add(self, report: Report) -> None:
+        self.total.add(report)

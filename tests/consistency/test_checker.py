@@ -199,19 +199,13 @@ def checked_world(cache: redis.Redis, clock: Clock, config: SamplingConfig, seed
     total = Report(config.delays_s)
     for _ in range(rng.randrange(10, 80)):
         world.tick()
-        _add(total, check_at(checker, clock, 1))
+        total.add(check_at(checker, clock, 1))
     world.drain()
     for _ in range(4):
-        _add(total, check_at(checker, clock, 1))
+        total.add(check_at(checker, clock, 1))
     checker.disarm()
     world.check_converged()
     return total
-
-
-def _add(total: Report, report: Report) -> None:
-    total.checked = [a + b for a, b in zip(total.checked, report.checked, strict=True)]
-    total.inconsistent = [a + b for a, b in zip(total.inconsistent, report.inconsistent, strict=True)]
-    total.findings += report.findings
 
 
 def test_no_false_positive_over_generated_schedules(
