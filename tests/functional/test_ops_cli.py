@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-import redis
 
 from streamcache import entry
 from streamcache.cli import main
@@ -17,6 +16,7 @@ from streamcache.local.embedded import embedded_aws
 from streamcache.local.inspect import holding
 from streamcache.ops.check import Check
 from streamcache.ops.warm import RateLimit
+from tests.conftest import RedisTarget
 
 from .conftest import create_orders_table
 
@@ -27,23 +27,33 @@ KEYS: list[Key] = [(f"c{i % 7}-x%", i) for i in range(120)]  # hyphens and % exe
 @dataclass(frozen=True)
 class Env:
     dynamodb: Any
-    cache: redis.Redis
+    cache: Any  # redis.Redis or RedisCluster
 
 
 @pytest.fixture
 def env(monkeypatch: pytest.MonkeyPatch, redis_url: str) -> Iterator[Env]:
+    yield from _env(monkeypatch, RedisTarget(redis_url, cluster=False))
+
+
+@pytest.fixture
+def cluster_env(monkeypatch: pytest.MonkeyPatch, cluster_url: str) -> Iterator[Env]:
+    yield from _env(monkeypatch, RedisTarget(cluster_url, cluster=True))
+
+
+def _env(monkeypatch: pytest.MonkeyPatch, target: RedisTarget) -> Iterator[Env]:
     import boto3
 
     with embedded_aws("server") as aws:
-        monkeypatch.setenv("REDIS_URL", redis_url)
+        for name, value in target.env.items():
+            monkeypatch.setenv(name, value)
         monkeypatch.setenv("DYNAMODB_ENDPOINT_URL", str(aws.endpoint_url))
-        for name in ("TABLE_NAME", "CACHE_KEY_PREFIX", "REDIS_CLUSTER", "KEY_SCHEMA"):
+        for name in ("TABLE_NAME", "CACHE_KEY_PREFIX", "KEY_SCHEMA"):
             monkeypatch.delenv(name, raising=False)
         dynamodb = boto3.client("dynamodb", endpoint_url=aws.endpoint_url)
         create_orders_table(dynamodb)
         for i, key in enumerate(KEYS):
             dynamodb.put_item(TableName="orders", Item={**typed_key(key), "qty": {"N": f"{i}.50"}})
-        cache = redis.Redis.from_url(redis_url)
+        cache = target.client()
         cache.flushall()
         try:
             yield Env(dynamodb, cache)
@@ -116,6 +126,16 @@ def test_check_names_a_stale_key_and_repair_invalidates_it(
     code, out, _ = run(capsys, "check", "--table", "orders", "--settle-seconds", "0", "--repair")
     assert code == 1 and "1 invalidated (--repair)" in out
     assert holding(env.cache, name_of(stale))["state"] == "invalidated"
+    assert run(capsys, "check", "--table", "orders", "--settle-seconds", "0")[0] == 0
+
+
+def test_warm_then_check_on_a_cluster(cluster_env: Env, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "warm", "--table", "orders", "--segments", "2")
+    assert code == 0 and f"filled {len(KEYS)}," in out, err
+    cluster_env.dynamodb.put_item(TableName="orders", Item={**typed_key(KEYS[3]), "qty": {"N": "99"}})
+    code, out, _ = run(capsys, "check", "--table", "orders", "--settle-seconds", "0", "--repair")
+    assert (code, out.splitlines()[0]) == (1, name_of(KEYS[3]))
+    assert f"checked {len(KEYS)} cached key(s)" in out and "1 invalidated" in out
     assert run(capsys, "check", "--table", "orders", "--settle-seconds", "0")[0] == 0
 
 
