@@ -4,13 +4,13 @@
 -- ARGV[1]  the most members the set may hold; the earliest due beyond it are dropped
 -- ARGV[2], ARGV[3], ...  pairs: due time (epoch ms), member (one encoded sample)
 --
--- Returns the number of samples added (0 when no checker armed the set).
+-- Returns the number of samples added, or -1 when no checker armed the set.
 --
 -- The set exists only while a checker has armed it recently (the checker adds
 -- a marker member at +inf and sets the expiry on every run): a deployment
 -- without a checker, a laptop or a test never grows a set nobody drains.
 if redis.call("EXISTS", KEYS[1]) == 0 then
-  return 0
+  return -1
 end
 local added = 0
 for i = 2, #ARGV, 2 do

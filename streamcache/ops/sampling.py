@@ -42,6 +42,8 @@ DEFAULT_RATE = 0.01
 DEFAULT_DELAYS_S = (10, 60)
 # The set never holds more than this many samples (about 4 MB); the earliest due go first.
 MAX_SAMPLES = 50_000
+# After finding the set unarmed (no checker), the invalidator stops asking for this long.
+UNARMED_REST_S = 60.0
 # A colon never appears in a DynamoDB table name, so this can never be a cache key.
 SAMPLES_SUFFIX = "streamcache:consistency-samples"
 
@@ -132,20 +134,30 @@ class Sampler:
         self._draw = draw
         self._clock = clock
         self._scripts: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+        self._unarmed_until = 0.0  # no checker seen: skip the round trip until then
 
     def pick(self, commands: Iterable[Command]) -> list[Sample]:
         rate = self.config.rate
         return [Sample(c.key, c.version, c.created_ms) for c in commands if rate and self._draw() < rate]
 
     def add(self, client: Any, samples: list[Sample]) -> int:
-        """Add ``samples`` due after the first delay; 0 when no checker armed the set."""
-        if not samples:
+        """Add ``samples`` due after the first delay; 0 when no checker armed the set.
+
+        Finding the set unarmed, the sampler rests ``UNARMED_REST_S``: a
+        deployment without a checker pays one round trip a minute, not one a batch.
+        """
+        now = self._clock()
+        if not samples or now < self._unarmed_until:
             return 0
-        due_ms = int(self._clock() * 1000) + self.config.delays_s[0] * 1000
+        due_ms = int(now * 1000) + self.config.delays_s[0] * 1000
         args: list[Any] = [MAX_SAMPLES]
         for sample in samples:
             args += [due_ms, sample.encode()]
-        return int(self._script(client)(keys=[self.config.samples_key], args=args))
+        added = int(self._script(client)(keys=[self.config.samples_key], args=args))
+        if added < 0:
+            self._unarmed_until = now + UNARMED_REST_S
+            return 0
+        return added
 
     def offer(self, client: Any, commands: Iterable[Command], outcomes: Mapping[str, object]) -> int:
         """The invalidator's hook: sample this batch's commands. Never raises, never fails a batch.

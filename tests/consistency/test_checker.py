@@ -278,3 +278,16 @@ def test_warm_racing_writes_never_steps_a_key_back(cache: redis.Redis) -> None:
         world.check_converged()
     # the fills raced writes both ways: some were rejected, some stored
     assert total.raced > 0 and total.filled > 0, total
+
+
+def test_without_a_checker_the_sampler_rests_instead_of_asking_every_batch(
+    cache: redis.Redis, clock: Clock
+) -> None:
+    sampler = Sampler(SamplingConfig(rate=1.0, delays_s=(1,)), clock=clock)
+    assert sampler.add(cache, [Sample(KEY, V200, 1)]) == 0  # not armed: one round trip, then rest
+    checker = Checker(cache, SamplingConfig(rate=1.0, delays_s=(1,)), clock=clock)
+    checker.arm()
+    assert sampler.add(cache, [Sample(KEY, V200, 1)]) == 0  # resting: not even asked
+    clock.now += 61
+    assert sampler.add(cache, [Sample(KEY, V300, 1)]) == 1
+    assert check_at(checker, clock, 1).final_checked == 1
