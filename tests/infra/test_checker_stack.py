@@ -38,6 +38,7 @@ BLOCK = [
     "CheckerSchedule",
     "CheckerSchedulePermission",
     "InconsistentAlarm",
+    "CheckerErrorsAlarm",
     "ConsistencyDashboard",
 ]
 CHECKER_KEY = "streamcache/abc/checker.zip"
@@ -87,6 +88,12 @@ def test_alarm_fires_on_any_inconsistency(resources: dict[str, Any]) -> None:
     )
     assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (0, "GreaterThanThreshold")
     assert alarm["Dimensions"][0]["Value"] == {"Fn::Sub": "${AWS::StackName}-checker"}
+
+
+def test_a_checker_that_keeps_failing_alarms(resources: dict[str, Any]) -> None:
+    alarm = resources["CheckerErrorsAlarm"]["Properties"]
+    assert (alarm["MetricName"], alarm["Threshold"]) == ("Errors", 2)
+    assert alarm["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": "CheckerFunction"}}]
 
 
 def test_dashboard_draws_the_nines(resources: dict[str, Any]) -> None:

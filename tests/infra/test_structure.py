@@ -294,7 +294,7 @@ def test_alarms_cover_lag_errors_failures(of_type: OfType) -> None:
         ("streamcache", "RecordsFailed"),
         ("streamcache", "Inconsistent"),  # the consistency checker (tests/infra/test_checker_stack.py)
     }
-    assert len(of_type("AWS::CloudWatch::Alarm")) == 6  # Errors for both functions
+    assert len(of_type("AWS::CloudWatch::Alarm")) == 7  # Errors for the three functions
 
 
 def test_alarm_actions_only_with_a_topic(of_type: OfType) -> None:
