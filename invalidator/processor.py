@@ -111,5 +111,6 @@ def _counts(plan: Plan, outcomes: dict[str, Outcome]) -> Counter[str]:
         else:
             counts["applied"] += 1
     counts["failed"] += len(plan.unusable)
+    counts["key_schema_mismatch"] = plan.key_schema_mismatches
     counts["deduplicated"] = len(plan.sequence_numbers) - len(plan.unusable) - len(outcomes)
     return counts
