@@ -1,4 +1,5 @@
-"""``python -m streamcache``: demo, up, replay, invoke, generate-event, inspect, stats, consume, redrive.
+"""``python -m streamcache``: the local tools (demo, up, replay, invoke, generate-event, inspect, stats,
+consume, redrive) and operations (check, warm).
 
 Exit codes: 0 done, 1 the run found a problem (failed verification, redrive
 errors), 2 bad arguments, a bad input file or a bad setting - always with one
@@ -45,7 +46,7 @@ def _int_in(low: int, high: int, allow_minus_one: bool = False) -> Any:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="python -m streamcache",
-        description="streamcache's local tools: the loop on this machine, events, and a look into the cache",
+        description="streamcache's tools: the local loop, events, a look into the cache, and operations",
         epilog="example:\n  python -m streamcache demo\n  python -m streamcache up --help\n",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -62,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
         _stats_parser,
         _consume_parser,
         _redrive_parser,
+        _ops_parsers,
     ):
         add(commands)
     return parser
@@ -264,6 +266,71 @@ def _up_parser(commands: Any) -> None:
     _redis_option(p)
 
 
+# -- operations: check, warm (streamcache/ops) --------------------------------------
+
+
+def _ops_parsers(commands: Any) -> None:
+    table_help = "the DynamoDB table whose cached keys to use (TABLE_NAME)"
+    p = _add(
+        commands,
+        "check",
+        "compare a sample of cached keys with consistent DynamoDB reads",
+        "python -m streamcache check --table orders --sample 1000 --repair",
+    )
+    p.add_argument("--table", default=os.environ.get("TABLE_NAME"), help=table_help)
+    p.add_argument("--sample", type=_int_in(1, 10_000_000), default=1000, help="keys to check (default 1000)")
+    p.add_argument(
+        "--settle-seconds",
+        type=_float_in(0, 3600),
+        default=5.0,
+        help="wait this long, then read mismatches again: records may be in flight (default 5)",
+    )
+    p.add_argument("--repair", action="store_true", help="invalidate keys still inconsistent (versioned)")
+    p = _add(
+        commands,
+        "warm",
+        "fill the cache from a parallel table scan, under the reader's leases",
+        "python -m streamcache warm --table orders --segments 4 --max-rcu 500",
+    )
+    p.add_argument("--table", default=os.environ.get("TABLE_NAME"), help=table_help)
+    p.add_argument("--segments", type=_int_in(1, 64), default=4, help="parallel Scan segments (default 4)")
+    p.add_argument("--limit", type=_int_in(1, 10**12), default=None, help="stop after this many items")
+    p.add_argument(
+        "--max-rcu", type=_float_in(0.5, 10**6), default=None, help="read capacity units per second, at most"
+    )
+
+
+def _float_in(low: float, high: float) -> Any:
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not low <= value <= high:  # also refuses nan
+            raise argparse.ArgumentTypeError(f"{value} is out of range {low}..{high}")
+        return value
+
+    return parse
+
+
+def _check(args: argparse.Namespace) -> int:
+    from streamcache.ops.run import check_command
+
+    return check_command(_table(args), args.sample, args.settle_seconds, args.repair)
+
+
+def _warm(args: argparse.Namespace) -> int:
+    from streamcache.ops.run import warm_command
+
+    return warm_command(_table(args), args.segments, args.limit, args.max_rcu)
+
+
+def _table(args: argparse.Namespace) -> str:
+    if not args.table:
+        raise _usage("--table is required (or set TABLE_NAME)")
+    return str(args.table)
+
+
 def _redis_option(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--redis",
@@ -457,5 +524,7 @@ _COMMANDS = {
     "stats": _stats,
     "consume": _consume,
     "redrive": _redrive,
+    "check": _check,
+    "warm": _warm,
 }
 COMMANDS = tuple(_COMMANDS)
