@@ -15,7 +15,7 @@ import time
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-from reader.cacheaside import CACHE, Result
+from streamcache.read.cacheaside import CACHE, Result
 
 SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "streamcache-reader")
 

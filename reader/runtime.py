@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from reader.cacheaside import CacheAside, Expiry, Result
 from reader.request import RequestError
 from reader.tracing import cache_port, table_port
 from streamcache.aws import client as aws_client
@@ -20,6 +19,7 @@ from streamcache.codec import Typed
 from streamcache.connection import READER_TIMEOUTS, redis_client_or_deferred
 from streamcache.errors import UnknownTableError
 from streamcache.keys import cache_key
+from streamcache.read.cacheaside import CacheAside, Expiry, Result
 from streamcache.schema import KeySchemas, TableKeys, describe_with_boto3
 from streamcache.settings import Settings
 

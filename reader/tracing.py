@@ -15,9 +15,9 @@ from typing import Any
 
 from aws_lambda_powertools.tracing.tracer import Tracer
 
-from reader.table import DynamoTable, Table
 from streamcache.codec import Typed
-from streamcache.lookup import Claim, Lease, ReaderCache
+from streamcache.read.dynamodb import DynamoTable, Table
+from streamcache.read.lookup import Claim, Lease, ReaderCache
 
 # Powertools' rule (env var, Lambda / SAM / Chalice detection); reading it imports nothing heavy.
 TRACING = not Tracer._is_tracer_disabled()

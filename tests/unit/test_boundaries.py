@@ -26,7 +26,8 @@ def imported_modules(path: Path) -> set[str]:
 
 def shipped_modules() -> list[Path]:
     """What infra/package.sh puts in the zips: streamcache/ less local/ and the CLI, plus both handlers."""
-    files = [*ROOT.glob("streamcache/*.py"), *ROOT.glob("invalidator/*.py"), *ROOT.glob("reader/*.py")]
+    core = [f for f in ROOT.glob("streamcache/**/*.py") if "local" not in f.relative_to(ROOT).parts]
+    files = [*core, *ROOT.glob("invalidator/*.py"), *ROOT.glob("reader/*.py")]
     return [f for f in files if str(f.relative_to(ROOT)) not in LAPTOP_ONLY]
 
 

@@ -12,12 +12,12 @@ from dataclasses import dataclass
 import orjson
 from redis.exceptions import RedisError
 
-from reader.table import Table
 from streamcache import entry
 from streamcache.circuit import CircuitBreaker
 from streamcache.codec import Typed
 from streamcache.entry import Entry
-from streamcache.lookup import Claim, Lease, ReaderCache
+from streamcache.read.dynamodb import Table
+from streamcache.read.lookup import Claim, Lease, ReaderCache
 
 CACHE, DYNAMODB = "cache", "dynamodb"
 
