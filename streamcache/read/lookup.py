@@ -13,17 +13,29 @@ Waiting polls ``lease.lua`` rather than ``GET``: it answers like a GET, and if
 the other reader's lease was replaced by an invalidation (or expired), the
 waiter takes a fresh lease and becomes the filler instead of giving up.
 Every script touches one key, so this works on a Redis cluster unchanged.
+
+Batches (``get_many``, ``lease_many``, ``fill_many``) run the same steps for
+many keys in one round trip each: ``MGET`` on one node, a pipeline of ``GET``
+on a cluster (decided once, when the client is given), and pipelines of the
+single-key scripts, which a cluster pipeline routes key by key.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from redis.backoff import AbstractBackoff, ExponentialBackoff
+from redis.cluster import RedisCluster
+from redis.commands.core import Script
+from redis.exceptions import NoScriptError
+
 from streamcache import entry
+from streamcache.connection import DeferredClient
 from streamcache.entry import Entry
 from streamcache.protocol import Scripts
 
@@ -35,6 +47,9 @@ LEASE_MS = 2000
 WAIT_BUDGET_S = 0.15
 POLL_FIRST_S = 0.002
 POLL_MAX_S = 0.025
+# Keys per MGET (or per pipeline of GETs on a cluster): one round trip for a whole batch
+# of reads, while one reply stays a few MB at most.
+GET_CHUNK = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +67,11 @@ def new_token() -> str:
 
 
 class ReaderCache:
-    """The reader's Redis calls for one client. Raises redis-py errors unchanged."""
+    """The reader's Redis calls for one client. Raises redis-py errors unchanged.
+
+    ``wait_budget_s`` and ``backoff`` shape the wait for another reader's fill;
+    ``cluster`` (default: asked of the client once, here) picks MGET or GETs.
+    """
 
     def __init__(
         self,
@@ -60,19 +79,22 @@ class ReaderCache:
         scripts: Scripts | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        *,
+        wait_budget_s: float = WAIT_BUDGET_S,
+        backoff: AbstractBackoff | None = None,
+        cluster: bool | None = None,
     ) -> None:
         self._client = client
         self._scripts = scripts if scripts is not None else Scripts.register(client)
         self._sleep = sleep
         self._clock = clock
+        self._wait_budget_s = wait_budget_s
+        self._backoff = backoff or ExponentialBackoff(cap=POLL_MAX_S, base=POLL_FIRST_S)
+        self._cluster = isinstance(client, RedisCluster | DeferredClient) if cluster is None else cluster
 
     def get(self, key: str) -> Entry | None:
         """The entry at ``key`` if it answers a read, else None (absent, X or L)."""
-        raw = self._client.get(key)
-        if raw is None:
-            return None
-        found = entry.decode(raw)
-        return found if found.is_answer else None
+        return _answer(self._client.get(key))
 
     def lease(self, key: str, token: str) -> Entry | Lease:
         """Run ``lease.lua``: an answer entry, our ``Lease``, or another reader's lease entry."""
@@ -87,18 +109,78 @@ class ReaderCache:
         hit = self.get(key)
         if hit is not None:
             return hit
-        token = new_token()
-        outcome = self.lease(key, token)
-        deadline = self._clock() + WAIT_BUDGET_S
-        delay = POLL_FIRST_S
-        while isinstance(outcome, Entry) and outcome.kind == entry.LEASE:
-            if self._clock() + delay > deadline:
-                return None  # the other reader is slow: read DynamoDB, leave the fill to it
-            self._sleep(delay)
-            delay = min(delay * 2, POLL_MAX_S)
-            outcome = self.lease(key, token)
-        return outcome if isinstance(outcome, Lease) or outcome.is_answer else None
+        return self.lease_many([key])[0]
 
     def fill(self, key: str, lease: Lease, payload: bytes, ttl_seconds: int) -> bool:
         """Store what was read under ``lease``; False when the lease was lost (a write raced it)."""
         return bool(self._scripts.fill(keys=[key], args=[lease.value, payload, ttl_seconds]))
+
+    # -- many keys, one round trip per step ------------------------------------
+
+    def get_many(self, keys: Sequence[str]) -> list[Entry | None]:
+        """``get`` for every key, in order: MGET chunks (one node) or GETs (cluster), one pipeline."""
+        pipe = self._client.pipeline(transaction=False)
+        for start in range(0, len(keys), GET_CHUNK):
+            chunk = keys[start : start + GET_CHUNK]
+            if self._cluster:  # keys of a cluster MGET must share a slot: one GET each
+                for key in chunk:
+                    pipe.get(key)
+            else:
+                pipe.mget(chunk)
+        replies = pipe.execute()
+        raws = replies if self._cluster else [raw for reply in replies for raw in reply]
+        return [_answer(raw) for raw in raws]
+
+    def lease_many(self, keys: Sequence[str]) -> list[Claim]:
+        """Lease every key (absent or invalidated), waiting out other readers' leases; ``claim``'s answers."""
+        token = new_token()  # one per call: a lease is the key's value, so keys never share one
+        outcomes = self._leases(keys, token)
+        deadline = self._clock() + self._wait_budget_s
+        for attempt in itertools.count():
+            waiting = [i for i, o in enumerate(outcomes) if isinstance(o, Entry) and o.kind == entry.LEASE]
+            delay = self._backoff.compute(attempt)
+            if not waiting or self._clock() + delay > deadline:
+                break  # slow other readers: read DynamoDB for those keys, leave the fill to them
+            self._sleep(delay)
+            for i, outcome in zip(waiting, self._leases([keys[i] for i in waiting], token), strict=True):
+                outcomes[i] = outcome
+        return [o if isinstance(o, Lease) or o.is_answer else None for o in outcomes]
+
+    def fill_many(self, fills: Sequence[tuple[str, Lease, bytes, int]]) -> list[bool]:
+        """``fill`` for each ``(key, lease, payload, ttl_seconds)``, pipelined."""
+        calls = [(key, (lease.value, payload, ttl)) for key, lease, payload, ttl in fills]
+        return [bool(r) for r in self._run_script(self._scripts.fill, calls)]
+
+    def _leases(self, keys: Sequence[str], token: str) -> list[Entry | Lease]:
+        raws = self._run_script(self._scripts.lease, [(key, (token, LEASE_MS)) for key in keys])
+        mine = token.encode("ascii")
+        outcomes: list[Entry | Lease] = []
+        for raw in raws:
+            found = entry.decode(raw)
+            outcomes.append(Lease(raw) if found.kind == entry.LEASE and found.payload == mine else found)
+        return outcomes
+
+    def _run_script(self, script: Script, calls: Sequence[tuple[str, tuple[Any, ...]]]) -> list[Any]:
+        """One pipeline of EVALSHA; a NOSCRIPT (first use, restart) reruns that call through ``Script``."""
+        if len(calls) == 1:  # no pipeline for one key: the single-key read stays one plain call
+            key, args = calls[0]
+            return [script(keys=[key], args=list(args))]
+        pipe = self._client.pipeline(transaction=False)
+        for key, args in calls:
+            # execute_command, not pipe.evalsha: a cluster pipeline refuses the named method.
+            pipe.execute_command("EVALSHA", script.sha, 1, key, *args)
+        replies = list(pipe.execute(raise_on_error=False))
+        for i, reply in enumerate(replies):
+            if isinstance(reply, NoScriptError):
+                key, args = calls[i]
+                replies[i] = script(keys=[key], args=list(args))  # loads the script, then runs it
+            elif isinstance(reply, Exception):
+                raise reply
+        return replies
+
+
+def _answer(raw: bytes | None) -> Entry | None:
+    if raw is None:
+        return None
+    found = entry.decode(raw)
+    return found if found.is_answer else None
