@@ -5,13 +5,18 @@ CacheHit, CacheMiss, FillRejected, RedisError (counts) and LookupLatencyMs
 (one value per lookup); RequestRejected (4xx answers) and RequestFailed (5xx).
 
 They are aggregated in the execution environment and published through
-Powertools together: once every METRICS_FLUSH_SECONDS (default 60; 0 =
-every invocation), and sooner when 100 latencies are waiting (EMF's limit of
-values per metric). Measured: Powertools' ``add_metric`` plus a flush costs
-~90 us, twice a cache hit itself; aggregated, a hit pays a list append and
-the flush is spread over up to 100 reads. The price: counts of reads since
-the last flush are lost if the environment is shut down first (at most 100
-reads or one interval).
+Powertools together, as one EMF document: once every METRICS_FLUSH_SECONDS
+(default 60; 0 = every invocation), and sooner after 100 lookups.
+LookupLatencyMs carries a uniform sample of at most 10 of those lookups'
+latencies (reservoir sampling), which CloudWatch's percentiles aggregate.
+
+Why: measured here, one ``add_metric`` pair plus a flush per read cost
+~90 us, twice a cache hit itself; and Powertools formats a metric's whole
+value list into a debug message on every ``add_metric``, so publishing 100
+latencies costs O(100^2). Aggregated, a hit pays two appends, and a flush is
+spread over up to 100 reads. The price: what was counted since the last
+flush is lost if the environment is shut down first (at most 100 lookups,
+or one interval).
 
 Logs name the table, the source and what happened to the fill; never the
 item's contents, and never the key values at INFO (they may be personal data).
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,7 +38,8 @@ from streamcache.read.cacheaside import CACHE, Counters, Result
 
 SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "streamcache-reader")
 METRICS_FLUSH_SECONDS = "METRICS_FLUSH_SECONDS"
-MAX_VALUES = 100  # EMF: at most 100 values of one metric per document
+FLUSH_AFTER = 100  # lookups
+LATENCY_SAMPLES = 10  # latencies published per flush (a uniform sample of the lookups')
 
 logger = Logger(service=SERVICE)
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "streamcache"), service=SERVICE)
@@ -52,15 +59,34 @@ class Pending:
 
     interval_s: float
     clock: Callable[[], float] = time.monotonic
+    lookups: int = 0
     latencies_ms: list[float] = field(default_factory=list)
     refused: dict[str, int] = field(default_factory=dict)
     flushed_at: float = field(default=0.0)
+    rng: random.Random = field(default_factory=random.Random)
 
     def __post_init__(self) -> None:
         self.flushed_at = self.clock()
 
+    def latency(self, started: float) -> None:
+        """Keep a uniform sample of ``LATENCY_SAMPLES`` latencies (reservoir sampling)."""
+        elapsed_ms = round((time.perf_counter() - started) * 1000.0, 3)
+        self.lookups += 1
+        if len(self.latencies_ms) < LATENCY_SAMPLES:
+            self.latencies_ms.append(elapsed_ms)
+            return
+        slot = self.rng.randrange(self.lookups)
+        if slot < LATENCY_SAMPLES:
+            self.latencies_ms[slot] = elapsed_ms
+
     def due(self) -> bool:
-        return len(self.latencies_ms) >= MAX_VALUES or self.clock() - self.flushed_at >= self.interval_s
+        return self.lookups >= FLUSH_AFTER or self.clock() - self.flushed_at >= self.interval_s
+
+    def clear(self) -> None:
+        self.lookups = 0
+        self.latencies_ms.clear()
+        self.refused.clear()
+        self.flushed_at = self.clock()
 
 
 def _interval() -> float:
@@ -77,7 +103,7 @@ pending = Pending(_interval())
 
 def record(table: str, result: Result, started: float) -> None:
     """One lookup: its latency waits for the flush (counts are in the cache's ``Counters``)."""
-    pending.latencies_ms.append(round((time.perf_counter() - started) * 1000.0, 3))
+    pending.latency(started)
     if result.source != CACHE:
         _log_miss(table, result)
     elif logger.log_level <= logging.DEBUG:  # asked first: a filtered Powertools call still costs ~2 us
@@ -86,7 +112,7 @@ def record(table: str, result: Result, started: float) -> None:
 
 def record_batch(table: str, results: list[Result], started: float) -> None:
     """A batch: one latency for the whole lookup, one log line if any key missed."""
-    pending.latencies_ms.append(round((time.perf_counter() - started) * 1000.0, 3))
+    pending.latency(started)
     missed = [r for r in results if r.source != CACHE]
     if missed:
         logger.info(
@@ -125,7 +151,7 @@ def refused(status: int) -> None:
 
 
 def flush_if_due(counters: Counters | None) -> None:
-    """Publish when the interval has passed or 100 latencies wait (end of an invocation)."""
+    """Publish when the interval has passed or 100 lookups wait (end of an invocation)."""
     if pending.due():
         flush(counters)
 
@@ -138,10 +164,8 @@ def flush(counters: Counters | None) -> None:
             metrics.add_metric(name=metric, unit=MetricUnit.Count, value=counts[field_name])
     for name, value in pending.refused.items():
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
-    for latency in pending.latencies_ms[:MAX_VALUES]:
+    for latency in pending.latencies_ms:
         metrics.add_metric(name="LookupLatencyMs", unit=MetricUnit.Milliseconds, value=latency)
-    del pending.latencies_ms[:MAX_VALUES]
-    pending.refused.clear()
-    pending.flushed_at = pending.clock()
+    pending.clear()
     if metrics.metric_set:
         metrics.flush_metrics()

@@ -119,6 +119,8 @@ class ReaderCache:
 
     def get_many(self, keys: Sequence[str]) -> list[Entry | None]:
         """``get`` for every key, in order: MGET chunks (one node) or GETs (cluster), one pipeline."""
+        if not self._cluster and len(keys) <= GET_CHUNK:  # one MGET needs no pipeline
+            return [_answer(raw) for raw in self._client.mget(keys)]
         pipe = self._client.pipeline(transaction=False)
         for start in range(0, len(keys), GET_CHUNK):
             chunk = keys[start : start + GET_CHUNK]

@@ -25,6 +25,11 @@ from streamcache.schema import TableKeys, table_keys_from_description
 
 # get_item arguments the cache answers exactly; ConsistentRead only when false.
 _CACHEABLE = frozenset({"Key", "ConsistentRead"})
+# Keys whose cache keys are remembered per table (typing and encoding a key costs
+# microseconds, a cache hit only tens); past this many the memory starts again.
+KEY_MEMO_SIZE = 4096
+
+CacheKey = tuple[Typed, str]  # the key in stream form, and its cache key
 
 
 class CachedTable:
@@ -39,6 +44,7 @@ class CachedTable:
         self._cache = cache if cache is not None else default_cache()
         self._reads = self._cache.reads(ResourceTable(table))
         self._keys: TableKeys | None = None
+        self._memo: dict[tuple[Any, ...], CacheKey | None] = {}
 
     @property
     def table(self) -> Any:
@@ -61,13 +67,12 @@ class CachedTable:
         Answered by DynamoDB directly (boto3's whole response) when the cache
         cannot answer exactly; DynamoDB's errors are raised as botocore raises them.
         """
-        key = self._cacheable_key(kwargs)
-        if key is None:
+        cacheable = self._cacheable(kwargs)
+        if cacheable is None:
             self._cache.counters.passthrough += 1
             response: dict[str, Any] = self._table.get_item(**kwargs)
             return response
-        name = self._table.name
-        result = self._reads.lookup(name, key, self._cache.key(name, key, self.key_schema_names))
+        result = self._reads.lookup(self._table.name, *cacheable)
         return {} if result.item is None else {"Item": item_to_python(result.item)}
 
     def get_items(self, keys: Sequence[dict[str, Any]]) -> list[dict[str, Any] | None]:
@@ -77,18 +82,21 @@ class CachedTable:
         (``ConsistentRead``, 100 keys per call, unprocessed keys asked again
         with backoff), then filled under leases like ``get_item``'s.
         """
-        typed = [key_from_python(key, self._key_schema()) for key in keys]
-        answers: list[dict[str, Any] | None] = [None] * len(typed)
-        cached = [i for i, key in enumerate(typed) if key is not None]
-        for i, key in enumerate(typed):
-            if key is None:  # DynamoDB answers it, or raises its own error for it
+        answers: list[dict[str, Any] | None] = [None] * len(keys)
+        indexes: list[int] = []
+        typed: list[Typed] = []
+        cache_keys: list[str] = []
+        for i, key in enumerate(keys):
+            cacheable = self._cache_key(key)
+            if cacheable is None:  # DynamoDB answers it, or raises its own error for it
                 self._cache.counters.passthrough += 1
-                answers[i] = self._table.get_item(Key=keys[i], ConsistentRead=True).get("Item")
-        name = self._table.name
-        cached_keys = [typed[i] for i in cached]
-        cache_keys = [self._cache.key(name, k, self.key_schema_names) for k in cached_keys if k is not None]
-        results = self._reads.lookup_many(name, [k for k in cached_keys if k is not None], cache_keys)
-        for i, result in zip(cached, results, strict=True):
+                answers[i] = self._table.get_item(Key=key, ConsistentRead=True).get("Item")
+                continue
+            indexes.append(i)
+            typed.append(cacheable[0])
+            cache_keys.append(cacheable[1])
+        results = self._reads.lookup_many(self._table.name, typed, cache_keys) if typed else []
+        for i, result in zip(indexes, results, strict=True):
             answers[i] = None if result.item is None else item_to_python(result.item)
         return answers
 
@@ -106,7 +114,27 @@ class CachedTable:
             self._keys = table_keys_from_description(description)
         return self._keys
 
-    def _cacheable_key(self, kwargs: dict[str, Any]) -> Typed | None:
+    def _cacheable(self, kwargs: dict[str, Any]) -> CacheKey | None:
         if not kwargs.keys() <= _CACHEABLE or kwargs.get("ConsistentRead", False) is not False:
             return None
-        return key_from_python(kwargs.get("Key"), self._key_schema())
+        return self._cache_key(kwargs.get("Key"))
+
+    def _cache_key(self, key: object) -> CacheKey | None:
+        """The key in stream form and its cache key; None when only DynamoDB can answer it."""
+        try:  # types are part of the memo's key: 1, True and "1" are different keys
+            signature = tuple((name, type(v), v) for name, v in key.items())  # type: ignore[attr-defined]
+            return self._memo[signature]
+        except (AttributeError, TypeError):  # not a dict, or an unhashable value: no memo
+            return self._compute_cache_key(key)
+        except KeyError:
+            pass
+        if len(self._memo) >= KEY_MEMO_SIZE:
+            self._memo.clear()
+        found = self._memo[signature] = self._compute_cache_key(key)
+        return found
+
+    def _compute_cache_key(self, key: object) -> CacheKey | None:
+        typed = key_from_python(key, self._key_schema())
+        if typed is None:
+            return None
+        return typed, self._cache.key(self._table.name, typed, self.key_schema_names)

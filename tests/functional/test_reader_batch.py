@@ -126,8 +126,7 @@ def test_http_batch_other_methods_are_405_allowing_post(stocked: Any) -> None:
 def test_metrics_are_aggregated_and_flushed_once_when_due(
     stocked: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    observe.pending.latencies_ms.clear()
-    observe.pending.refused.clear()
+    observe.pending.clear()
     monkeypatch.setattr(observe.pending, "interval_s", 3600.0)
     capsys.readouterr()
     for _ in range(3):
