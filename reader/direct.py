@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from reader import batch, observe, response
-from reader.request import RequestError, bad_request, check_format, check_table, key_from_json
+from reader.request import RequestError, bad_request, check_format, check_table
 from reader.runtime import Runtime
 
 
@@ -33,8 +33,11 @@ def serve(rt: Runtime, event: Mapping[str, Any]) -> dict[str, Any]:
         return response.error(500, response.GENERIC_ERROR)
 
 
+_FIELDS = frozenset({"table", "key", "keys", "format"})
+
+
 def _serve(rt: Runtime, event: Mapping[str, Any]) -> dict[str, Any]:
-    extra = sorted(set(event) - {"table", "key", "keys", "format"})
+    extra = [] if event.keys() <= _FIELDS else sorted(set(event) - _FIELDS)
     if extra:
         raise bad_request(f"unexpected field {extra[0]!r}; a direct invoke has table, key (or keys), format")
     if "key" in event and "keys" in event:
@@ -44,8 +47,8 @@ def _serve(rt: Runtime, event: Mapping[str, Any]) -> dict[str, Any]:
     if "keys" in event:
         return batch.serve(rt, table, event["keys"], fmt)
     schema = rt.schema_of(table)
-    key = key_from_json(event.get("key"), schema)
+    key, key_text = rt.key_of(table, schema, event.get("key"))
     started = time.perf_counter()
-    result = rt.read(table, schema, key)
+    result = rt.read(table, schema, key, key_text)
     observe.record(table, result, started)
     return response.answer(result, fmt)

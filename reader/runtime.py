@@ -11,11 +11,12 @@ later call, and forgotten by ``reset()`` in tests.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from reader.request import RequestError
+from reader.request import RequestError, key_from_json
 from reader.tracing import cache_port, table_port
 from streamcache.aws import client as aws_client
 from streamcache.circuit import CircuitBreaker
@@ -29,6 +30,9 @@ from streamcache.settings import Settings
 # Three consecutive Redis errors open the breaker; then one probe every 5 s.
 BREAKER_THRESHOLD = 3
 BREAKER_COOLDOWN_S = 5.0
+# Direct-invoke keys remembered with their cache keys (checking and encoding a
+# key costs ~10 us, a cache hit ~50); past this many the memory starts again.
+KEY_MEMO_SIZE = 4096
 
 
 class UnavailableError(RequestError):
@@ -41,6 +45,7 @@ class Runtime:
     schemas: KeySchemas
     cache: Cache
     reads: CacheAside
+    _keys: dict[tuple[Any, ...], tuple[Typed, str]] = field(default_factory=dict)
 
     def schema_of(self, table: str) -> TableKeys:
         """The table's key names and types (DescribeTable once per table per environment)."""
@@ -49,8 +54,31 @@ class Runtime:
         except UnknownTableError as err:
             raise UnavailableError(503, f"cannot read the key schema of table {table!r}") from err
 
-    def read(self, table: str, schema: TableKeys, key: Typed) -> Result:
-        key_text = self.cache.key(table, key, schema.names)
+    def key_of(self, table: str, schema: TableKeys, raw: object) -> tuple[Typed, str]:
+        """A direct invoke's ``key``, checked and typed (``key_from_json``), and its cache key.
+
+        Remembered per exact value and type (``1``, ``1.0``, ``True`` and ``"1"``
+        differ); mistakes are not remembered: they raise every time.
+        """
+        try:
+            signature = (table, *((name, type(v), v) for name, v in raw.items()))  # type: ignore[attr-defined]
+            return self._keys[signature]
+        except (AttributeError, TypeError):  # not an object, or typed values (dicts): not remembered
+            return self._key_of(table, schema, raw)
+        except KeyError:
+            pass
+        if len(self._keys) >= KEY_MEMO_SIZE:
+            self._keys.clear()
+        found = self._keys[signature] = self._key_of(table, schema, raw)
+        return found
+
+    def _key_of(self, table: str, schema: TableKeys, raw: object) -> tuple[Typed, str]:
+        key = key_from_json(raw, schema)
+        return key, self.cache.key(table, key, schema.names)
+
+    def read(self, table: str, schema: TableKeys, key: Typed, key_text: str | None = None) -> Result:
+        if key_text is None:
+            key_text = self.cache.key(table, key, schema.names)
         try:
             return self.reads.lookup(table, key, key_text)
         except (BotoCoreError, ClientError) as err:

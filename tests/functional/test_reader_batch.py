@@ -141,3 +141,11 @@ def test_metrics_are_aggregated_and_flushed_once_when_due(
     assert (emf["CacheHit"], emf["CacheMiss"], emf["RequestRejected"]) == ([3.0], [2.0], [1.0])
     assert len(emf["LookupLatencyMs"]) == 4  # three reads and one batch
     assert emf["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "streamcache"
+
+
+def test_remembered_keys_never_answer_a_key_of_another_type(stocked: Any) -> None:
+    assert invoke({"table": "orders", "key": {"pk": "u1", "sk": 1}})["found"] is True
+    for wrong in (True, "1"):  # True == 1 and hash(True) == hash(1): the type keeps them apart
+        answer = invoke({"table": "orders", "key": {"pk": "u1", "sk": wrong}})
+        assert answer["error"]["status"] == 400, wrong
+    assert invoke({"table": "orders", "key": {"pk": "u1", "sk": 1.0}})["found"] is True
