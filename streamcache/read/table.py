@@ -14,7 +14,7 @@ differently, so that DynamoDB raises its own error for it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable
 from typing import Any
 
 from streamcache.codec import Typed
@@ -75,13 +75,14 @@ class CachedTable:
         result = self._reads.lookup(self._table.name, *cacheable)
         return {} if result.item is None else {"Item": item_to_python(result.item)}
 
-    def get_items(self, keys: Sequence[dict[str, Any]]) -> list[dict[str, Any] | None]:
+    def get_items(self, keys: Iterable[dict[str, Any]]) -> list[dict[str, Any] | None]:
         """The item (or None) for every key, in order; repeats allowed, any number of keys.
 
         Hits come from one round trip to Redis; misses from ``BatchGetItem``
         (``ConsistentRead``, 100 keys per call, unprocessed keys asked again
         with backoff), then filled under leases like ``get_item``'s.
         """
+        keys = list(keys)
         answers: list[dict[str, Any] | None] = [None] * len(keys)
         indexes: list[int] = []
         typed: list[Typed] = []
