@@ -61,7 +61,7 @@ class Runtime:
         differ); mistakes are not remembered: they raise every time.
         """
         try:
-            signature = (table, *((name, type(v), v) for name, v in raw.items()))  # type: ignore[attr-defined]
+            signature = (table, *raw.items(), *map(type, raw.values()))  # type: ignore[attr-defined]
             return self._keys[signature]
         except (AttributeError, TypeError):  # not an object, or typed values (dicts): not remembered
             return self._key_of(table, schema, raw)

@@ -123,7 +123,7 @@ class CachedTable:
     def _cache_key(self, key: object) -> CacheKey | None:
         """The key in stream form and its cache key; None when only DynamoDB can answer it."""
         try:  # types are part of the memo's key: 1, True and "1" are different keys
-            signature = tuple((name, type(v), v) for name, v in key.items())  # type: ignore[attr-defined]
+            signature = (*key.items(), *map(type, key.values()))  # type: ignore[attr-defined]
             return self._memo[signature]
         except (AttributeError, TypeError):  # not a dict, or an unhashable value: no memo
             return self._compute_cache_key(key)

@@ -199,3 +199,11 @@ def test_tables_share_one_cache_and_its_counters(world: Any) -> None:
     cached.get_item(Key=key_of(ITEMS[1]))
     assert cached.cache.counters.take()["misses"] == 2
     assert cached.cache.counters.snapshot()["misses"] == 0
+
+
+def test_a_remembered_key_never_answers_an_equal_key_of_another_type(world: Any) -> None:
+    orders, cached, _ = world
+    cached.get_item(Key={"pk": "every-type%", "sk": 1})  # remembered, and cached
+    key = {"pk": "every-type%", "sk": True}  # True == 1 and hashes alike: only its type differs
+    assert outcome(lambda: cached.get_item(Key=key)) == outcome(lambda: orders.get_item(Key=key))
+    assert cached.cache.counters.passthrough == 1
