@@ -6,7 +6,8 @@ Ratios of p50s measured in this run, calls alternating with their baseline:
 - ``get_item`` miss (GET, lease, GetItem, fill) vs boto3 ``Table.get_item`` (<= 1.2x);
 - ``get_items`` of 100 hits vs one raw MGET of the same keys + decode (<= 1.5x);
 - ``get_items`` of 100 misses vs one boto3 ``batch_get_item`` of them (<= 1.3x);
-- the reader's decorated handler on a hit vs GET + decode (<= 1.3x).
+- the reader's decorated handler on a hit vs GET + decode (<= 1.3x), in both answer formats
+  (``plain`` converts the item to plain JSON, ``dynamodb`` answers it as stored).
 
 DynamoDB is moto in process: a miss's DynamoDB side is moto's Python, not a
 network round trip, which flatters nothing here (both sides pay it).
@@ -32,6 +33,7 @@ TARGETS = {
     "get_items 100 hits": 1.5,
     "get_items 100 misses": 1.3,
     "reader handler hit": 1.3,
+    "reader handler hit, format dynamodb": 1.3,
 }
 
 
@@ -96,6 +98,9 @@ def _measure(rig: Rig) -> dict[str, Any]:
             ),
             "reader handler hit": _paired(
                 lambda: reader_handler.handler(request(1), None), get_decode, calls
+            ),
+            "reader handler hit, format dynamodb": _paired(
+                lambda: reader_handler.handler(request(1, "dynamodb"), None), get_decode, calls
             ),
         }
         counters = cache.counters.snapshot()
