@@ -98,11 +98,7 @@ class ReaderCache:
 
     def lease(self, key: str, token: str) -> Entry | Lease:
         """Run ``lease.lua``: an answer entry, our ``Lease``, or another reader's lease entry."""
-        raw = self._scripts.lease(keys=[key], args=[token, LEASE_MS])
-        found = entry.decode(raw)
-        if found.kind == entry.LEASE and found.payload == token.encode("ascii"):
-            return Lease(raw)
-        return found
+        return self._leases([key], token)[0]
 
     def claim(self, key: str) -> Claim:
         """GET, then lease, then wait: what the caller should do for ``key``."""
