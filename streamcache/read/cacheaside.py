@@ -122,14 +122,13 @@ class CacheAside:
 
     def lookup_many(self, table: str, keys: Sequence[Typed], cache_keys: Sequence[str]) -> list[Result]:
         """``lookup`` for every key, in order; a repeated key is read once and answered each time."""
-        first: dict[str, Typed] = {}
-        for key, cache_key in zip(keys, cache_keys, strict=True):
-            first.setdefault(cache_key, key)
-        unique = list(first)
-        results = dict(zip(unique, self._lookup_unique(table, list(first.values()), unique), strict=True))
-        for result in results.values():
-            self.counters.add(result)
-        return [results[cache_key] for cache_key in cache_keys]
+        distinct = dict(zip(cache_keys, keys, strict=True))  # a repeat's key is the same item's
+        unique = list(distinct)
+        results = self._lookup_unique(table, list(distinct.values()), unique)
+        if len(unique) == len(cache_keys):  # no repeats: already in order
+            return results
+        by_key = dict(zip(unique, results, strict=True))
+        return [by_key[cache_key] for cache_key in cache_keys]
 
     def _lookup_unique(self, table: str, keys: list[Typed], cache_keys: list[str]) -> list[Result]:
         claims: list[Claim] = [None] * len(keys)
@@ -137,19 +136,22 @@ class CacheAside:
         bypassed = not self.breaker.allow()
         if not bypassed:
             claims, errors = self._claim_many(cache_keys)
-        results: list[Result | None] = [None] * len(keys)
+        results: list[Result] = []
         reads: list[int] = []
         for i, claim in enumerate(claims):
             hit = _from_entry(claim) if isinstance(claim, Entry) else None
             if hit is None:
                 reads.append(i)
                 claims[i] = claim if isinstance(claim, Lease) else None  # unreadable: do not fill over it
-            results[i] = hit
+                hit = _PENDING
+            results.append(hit)
+        self.counters.hits += len(results) - len(reads)
         for i, item in zip(reads, self._read_many(table, [keys[i] for i in reads]), strict=True):
             results[i] = Result(item, DYNAMODB, redis_errors=errors, bypassed=bypassed)
-        leased = [i for i in reads if isinstance(claims[i], Lease)]
-        self._fill_many(cache_keys, claims, leased, results)
-        return [r for r in results if r is not None]
+        self._fill_many(cache_keys, claims, [i for i in reads if isinstance(claims[i], Lease)], results)
+        for i in reads:
+            self.counters.add(results[i])
+        return results
 
     def _read_many(self, table: str, keys: list[Typed]) -> list[Typed | None]:
         if not keys:
@@ -198,11 +200,11 @@ class CacheAside:
         result.fill_rejected = not result.filled
 
     def _fill_many(
-        self, cache_keys: list[str], claims: list[Claim], leased: list[int], results: list[Result | None]
+        self, cache_keys: list[str], claims: list[Claim], leased: list[int], results: list[Result]
     ) -> None:
         if not leased:
             return
-        done = [r for r in (results[i] for i in leased) if r is not None]
+        done = [results[i] for i in leased]
         fills = []
         for i, result in zip(leased, done, strict=True):
             lease = claims[i]
@@ -225,6 +227,9 @@ class CacheAside:
 
     def _ttl(self, item: Typed | None) -> int:
         return self.expiry.found_s if item is not None else self.expiry.not_found_s
+
+
+_PENDING = Result(None, DYNAMODB)  # a placeholder until the DynamoDB read answers
 
 
 def _from_entry(found: Entry) -> Result | None:
