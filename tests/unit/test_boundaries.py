@@ -46,3 +46,19 @@ def test_invalidator_import_loads_no_boto3() -> None:
     probe = "import sys, invalidator.handler; print('boto3' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [f for f in ROOT.glob("streamcache/**/*.py") if "local" not in f.relative_to(ROOT).parts],
+    ids=lambda p: str(p.relative_to(ROOT)),
+)
+def test_the_core_never_imports_a_function(path: Path) -> None:
+    """The library (streamcache, streamcache.read) is what both functions build on, never the reverse."""
+    assert not {m for m in imported_modules(path) if m.split(".")[0] in ("reader", "invalidator")}
+
+
+def test_import_streamcache_loads_neither_boto3_nor_redis() -> None:
+    probe = "import sys, streamcache; print(sorted(m for m in ('boto3', 'redis') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
