@@ -11,7 +11,7 @@ LookupLatencyMs carries a uniform sample of at most 10 of those lookups'
 latencies (reservoir sampling), which CloudWatch's percentiles aggregate.
 
 Why: measured here, one ``add_metric`` pair plus a flush per read cost
-~90 us, twice a cache hit itself; and Powertools formats a metric's whole
+~95 us, twice a cache hit itself; and Powertools formats a metric's whole
 value list into a debug message on every ``add_metric``, so publishing 100
 latencies costs O(100^2). Aggregated, a hit pays two appends, and a flush is
 spread over up to 100 reads. The price: what was counted since the last
