@@ -56,7 +56,11 @@ class CachedTable:
         return self._cache
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._table, name)
+        """Anything not defined here is the wrapped Table's (put_item, query, name, ...)."""
+        table = self.__dict__.get("_table")
+        if table is None:  # half-built (copy, pickle): no recursion through __getattr__
+            raise AttributeError(name)
+        return getattr(table, name)
 
     def __repr__(self) -> str:
         return f"CachedTable({self._table!r}, {self._cache!r})"
