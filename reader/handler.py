@@ -13,19 +13,21 @@ from typing import Any
 from reader import direct, http, observe, response
 from reader.runtime import built, reset, runtime
 from reader.tracing import traced_handler
+from streamcache import aws
 
 __all__ = ["handler", "lookup", "reset"]
 
 
 def _handle(event: Any, context: Any) -> dict[str, Any]:
-    try:
-        if http.is_http(event):
-            return http.resolve(event, context)
-        return lookup(event)
-    finally:
-        # Metrics are aggregated here and flushed through Powertools when due (see observe).
-        rt = built()
-        observe.flush_if_due(rt.cache.counters if rt is not None else None)
+    with aws.invocation(context):  # DescribeTable never runs past the function's timeout
+        try:
+            if http.is_http(event):
+                return http.resolve(event, context)
+            return lookup(event)
+        finally:
+            # Metrics are aggregated here and flushed through Powertools when due (see observe).
+            rt = built()
+            observe.flush_if_due(rt.cache.counters if rt is not None else None)
 
 
 handler = traced_handler(_handle)

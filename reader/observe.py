@@ -2,7 +2,9 @@
 
 Metrics (namespace POWERTOOLS_METRICS_NAMESPACE, default "streamcache"):
 CacheHit, CacheMiss, FillRejected, RedisError (counts) and LookupLatencyMs
-(one value per lookup); RequestRejected (4xx answers) and RequestFailed (5xx).
+(one value per lookup); RequestRejected (4xx answers) and RequestFailed (5xx);
+KeySchemaMismatch when KEY_SCHEMA disagrees with a table's real key schema
+(flushed at the end of that invocation: the stack alarms on it).
 
 They are aggregated in the execution environment and published through
 Powertools together, as one EMF document: once every METRICS_FLUSH_SECONDS
@@ -61,7 +63,8 @@ class Pending:
     clock: Callable[[], float] = time.monotonic
     lookups: int = 0
     latencies_ms: list[float] = field(default_factory=list)
-    refused: dict[str, int] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)  # metric name -> count (refusals, mismatches)
+    urgent: bool = False  # flush at the end of this invocation (an alarm watches the metric)
     flushed_at: float = field(default=0.0)
     rng: random.Random = field(default_factory=random.Random)
 
@@ -80,12 +83,13 @@ class Pending:
             self.latencies_ms[slot] = elapsed_ms
 
     def due(self) -> bool:
-        return self.lookups >= FLUSH_AFTER or self.clock() - self.flushed_at >= self.interval_s
+        return self.urgent or self.lookups >= FLUSH_AFTER or self.clock() - self.flushed_at >= self.interval_s
 
     def clear(self) -> None:
         self.lookups = 0
         self.latencies_ms.clear()
-        self.refused.clear()
+        self.counts.clear()
+        self.urgent = False
         self.flushed_at = self.clock()
 
 
@@ -144,10 +148,23 @@ def _log_miss(table: str, result: Result) -> None:
     )
 
 
+def key_schema_mismatch() -> None:
+    """KEY_SCHEMA disagrees with the table: a configuration error the stack alarms on.
+
+    The 503 it answers is logged at ERROR where it is answered, with the message naming both
+    schemas; the metric is flushed at the end of this invocation, not after the interval.
+    """
+    _count("KeySchemaMismatch")
+    pending.urgent = True
+
+
 def refused(status: int) -> None:
     """An error answer: 4xx is the caller's mistake, 5xx ours (logged where it happens)."""
-    name = "RequestFailed" if status >= 500 else "RequestRejected"
-    pending.refused[name] = pending.refused.get(name, 0) + 1
+    _count("RequestFailed" if status >= 500 else "RequestRejected")
+
+
+def _count(name: str) -> None:
+    pending.counts[name] = pending.counts.get(name, 0) + 1
 
 
 def flush_if_due(counters: Counters | None) -> None:
@@ -162,7 +179,7 @@ def flush(counters: Counters | None) -> None:
     for field_name, metric in COUNT_METRICS.items():
         if counts.get(field_name):
             metrics.add_metric(name=metric, unit=MetricUnit.Count, value=counts[field_name])
-    for name, value in pending.refused.items():
+    for name, value in pending.counts.items():
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
     for latency in pending.latencies_ms:
         metrics.add_metric(name="LookupLatencyMs", unit=MetricUnit.Milliseconds, value=latency)

@@ -16,12 +16,13 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from reader import observe
 from reader.request import RequestError, key_from_json
 from reader.tracing import cache_port, table_port
 from streamcache.aws import client as aws_client
 from streamcache.circuit import CircuitBreaker
 from streamcache.codec import Typed
-from streamcache.errors import UnknownTableError, UnprocessedKeysError
+from streamcache.errors import KeySchemaMismatchError, UnknownTableError, UnprocessedKeysError
 from streamcache.read.cache import Cache
 from streamcache.read.cacheaside import CacheAside, Result
 from streamcache.schema import KeySchemas, TableKeys, describe_with_boto3
@@ -51,6 +52,9 @@ class Runtime:
         """The table's key names and types (DescribeTable once per table per environment)."""
         try:
             return self.schemas.typed_keys_of(table)
+        except KeySchemaMismatchError as err:  # loud, never stale: 503 + ERROR log + KeySchemaMismatch
+            observe.key_schema_mismatch()
+            raise UnavailableError(503, str(err)) from err
         except UnknownTableError as err:
             raise UnavailableError(503, f"cannot read the key schema of table {table!r}") from err
 
