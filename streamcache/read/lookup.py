@@ -32,7 +32,8 @@ from typing import Any
 from redis.backoff import AbstractBackoff, ExponentialBackoff
 from redis.cluster import RedisCluster
 from redis.commands.core import Script
-from redis.exceptions import NoScriptError
+from redis.exceptions import AskError, MovedError, NoScriptError, RedisClusterException
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from streamcache import entry
 from streamcache.connection import DeferredClient
@@ -163,18 +164,48 @@ class ReaderCache:
         if len(calls) == 1:  # no pipeline for one key: the single-key read stays one plain call
             key, args = calls[0]
             return [script(keys=[key], args=list(args))]
-        pipe = self._client.pipeline(transaction=False)
-        for key, args in calls:
-            # execute_command, not pipe.evalsha: a cluster pipeline refuses the named method.
-            pipe.execute_command("EVALSHA", script.sha, 1, key, *args)
-        replies = list(pipe.execute(raise_on_error=False))
+        if self._cluster:
+            replies = self._pipelines_by_node(script, calls)
+        else:
+            replies = _evalsha_pipeline(self._client.pipeline(transaction=False), script, calls)
         for i, reply in enumerate(replies):
-            if isinstance(reply, NoScriptError):
+            # NOSCRIPT (first use, restart) or MOVED/ASK (a slot moved since the map was read):
+            # once more through Script, which loads the script and follows redirects itself.
+            if isinstance(reply, NoScriptError | MovedError | AskError):
                 key, args = calls[i]
-                replies[i] = script(keys=[key], args=list(args))  # loads the script, then runs it
+                replies[i] = script(keys=[key], args=list(args))
             elif isinstance(reply, Exception):
                 raise reply
         return replies
+
+    def _pipelines_by_node(self, script: Script, calls: Sequence[tuple[str, tuple[Any, ...]]]) -> list[Any]:
+        """One plain pipeline per owning master, keys routed by their slot here.
+
+        Not redis-py's cluster pipeline: it asks the server ``COMMAND GETKEYS``
+        for every EVALSHA it routes, one hidden round trip per key.
+        """
+        try:
+            groups: dict[str, list[int]] = {}
+            nodes: dict[str, Any] = {}
+            for i, (key, _args) in enumerate(calls):
+                node = self._client.get_node_from_key(key)
+                nodes[node.name] = node
+                groups.setdefault(node.name, []).append(i)
+        except RedisClusterException as err:  # slot map incomplete: Redis is unreachable for this read
+            raise RedisConnectionError(f"cluster slot map incomplete ({type(err).__name__})") from err
+        replies: list[Any] = [None] * len(calls)
+        for name, indexes in groups.items():
+            pipe = self._client.get_redis_connection(nodes[name]).pipeline(transaction=False)
+            answered = _evalsha_pipeline(pipe, script, [calls[i] for i in indexes])
+            for i, reply in zip(indexes, answered, strict=True):
+                replies[i] = reply
+        return replies
+
+
+def _evalsha_pipeline(pipe: Any, script: Script, calls: Sequence[tuple[str, tuple[Any, ...]]]) -> list[Any]:
+    for key, args in calls:
+        pipe.execute_command("EVALSHA", script.sha, 1, key, *args)
+    return list(pipe.execute(raise_on_error=False))
 
 
 def _answer(raw: bytes | None) -> Entry | None:

@@ -13,6 +13,7 @@ import redis
 from streamcache import Cache, CachedTable
 from streamcache.codec import Typed
 from streamcache.local import events
+from streamcache.local.redis_cluster import RedisClusterNodes
 from streamcache.local.redis_server import RedisServer
 from tests.conftest import RedisTarget
 from tests.functional.readerkit import deliver
@@ -150,3 +151,25 @@ def test_redis_too_slow_answers_from_dynamodb_within_the_timeout(orders: Any, ow
             admin.execute_command("CLIENT", "UNPAUSE")
     counters = cached.cache.counters.snapshot()
     assert (counters["hits"], counters["redis_errors"]) == (0, 2)  # both reads timed out on Redis
+
+
+def command_getkeys_calls(cluster: RedisClusterNodes) -> int:
+    calls = 0
+    for node in cluster.nodes:
+        with redis.Redis(port=node.port) as client:
+            calls += client.info("commandstats").get("cmdstat_command|getkeys", {}).get("calls", 0)
+    return calls
+
+
+def test_cluster_batches_route_scripts_by_slot_without_hidden_round_trips(
+    orders: Any, redis_cluster: RedisClusterNodes, cluster_url: str
+) -> None:
+    cached = CachedTable(orders, Cache(cluster_url, cluster=True))
+    keys = [key(n) for n in range(40)] + [key(900)]
+    before = command_getkeys_calls(redis_cluster)
+    first = cached.get_items(keys)  # scripts flushed: every node answers NOSCRIPT first
+    assert command_getkeys_calls(redis_cluster) == before
+    assert [typed(i) for i in first] == expected(orders, keys)
+    assert cached.cache.counters.snapshot()["fills"] == len(keys)
+    assert [typed(i) for i in cached.get_items(keys)] == expected(orders, keys)
+    assert cached.cache.counters.snapshot()["hits"] == len(keys)
