@@ -4,10 +4,11 @@ Consistent, because an eventually consistent read can return the item as it
 was before a write whose invalidation already ran: filling that would leave
 the cache stale until the next write ("no stale fill").
 
-Two adapters answer in stream form (what the cache stores): ``DynamoTable``
-over a low-level client (the reader), ``ResourceTable`` over a boto3 Table
-resource (the library; its client speaks Python values). Errors are
-botocore's, unchanged.
+``DynamoTable`` answers in stream form (what the cache stores) over a
+low-level client (the reader); the library's ``ResourceTable`` (in
+``table``) does the same over a boto3 Table resource. Both batch through
+``BatchReader``. Errors are botocore's, unchanged. Nothing here imports
+boto3: the reader's cold start does not pay for it.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from redis.backoff import AbstractBackoff, ExponentialWithJitterBackoff
 from streamcache.codec import Typed, item_from_boto3
 from streamcache.errors import UnprocessedKeysError
 from streamcache.keys import encode_component
-from streamcache.read.values import item_from_python, item_to_python
 
 # BatchGetItem takes at most 100 keys per call.
 BATCH_KEYS = 100
@@ -57,23 +57,7 @@ class DynamoTable:
 
     def get_many(self, table: str, keys: Sequence[Typed]) -> list[Typed | None]:
         found = self.batch.read(self.client, table, [key_to_boto3(k) for k in keys])
-        return _in_order(keys, [item_from_boto3(item) for item in found])
-
-
-class ResourceTable:
-    """``BatchTable`` over a boto3 ``Table`` resource: Python values in and out, stream form here."""
-
-    def __init__(self, table: Any, batch: BatchReader | None = None) -> None:
-        self.table = table
-        self.batch = batch if batch is not None else BatchReader()
-
-    def get(self, table: str, key: Typed) -> Typed | None:
-        item = self.table.get_item(Key=item_to_python(key), ConsistentRead=True).get("Item")
-        return None if item is None else item_from_python(item)
-
-    def get_many(self, table: str, keys: Sequence[Typed]) -> list[Typed | None]:
-        found = self.batch.read(self.table.meta.client, table, [item_to_python(k) for k in keys])
-        return _in_order(keys, [item_from_python(item) for item in found])
+        return in_order(keys, [item_from_boto3(item) for item in found])
 
 
 class BatchReader:
@@ -111,7 +95,7 @@ class BatchReader:
         raise UnprocessedKeysError(table, pending, self.attempts)
 
 
-def _in_order(keys: Sequence[Typed], items: list[Typed]) -> list[Typed | None]:
+def in_order(keys: Sequence[Typed], items: list[Typed]) -> list[Typed | None]:
     """Match returned items to the keys asked for, by their canonical key values."""
     names = sorted(keys[0]) if keys else []
     by_identity = {_identity(item, names): item for item in items}

@@ -14,13 +14,13 @@ differently, so that DynamoDB raises its own error for it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from streamcache.codec import Typed
 from streamcache.read.cache import Cache, default_cache
-from streamcache.read.dynamodb import ResourceTable
-from streamcache.read.values import item_to_python, key_from_python
+from streamcache.read.dynamodb import BatchReader, in_order
+from streamcache.read.values import item_from_python, item_to_python, key_from_python
 from streamcache.schema import TableKeys, table_keys_from_description
 
 # get_item arguments the cache answers exactly; ConsistentRead only when false.
@@ -143,3 +143,19 @@ class CachedTable:
         if typed is None:
             return None
         return typed, self._cache.key(self._table.name, typed, self.key_schema_names)
+
+
+class ResourceTable:
+    """``BatchTable`` over a boto3 ``Table`` resource: Python values in and out, stream form here."""
+
+    def __init__(self, table: Any, batch: BatchReader | None = None) -> None:
+        self.table = table
+        self.batch = batch if batch is not None else BatchReader()
+
+    def get(self, table: str, key: Typed) -> Typed | None:
+        item = self.table.get_item(Key=item_to_python(key), ConsistentRead=True).get("Item")
+        return None if item is None else item_from_python(item)
+
+    def get_many(self, table: str, keys: Sequence[Typed]) -> list[Typed | None]:
+        found = self.batch.read(self.table.meta.client, table, [item_to_python(k) for k in keys])
+        return in_order(keys, [item_from_python(item) for item in found])
