@@ -26,6 +26,7 @@ _KIND_WORDS = {
     entry.FILL: "fills",
 }
 OTHER = "other"
+SAMPLES = "(the consistency checker's samples)"
 PIPELINE = 500
 
 
@@ -49,7 +50,9 @@ def table_of(key: str, prefix: str = "") -> str | None:
 
 
 def collect(client: Any, prefix: str = "", limit: int = 100_000) -> Stats:
-    stats = Stats()
+    from streamcache.ops.sampling import samples_key
+
+    stats, samples = Stats(), samples_key(prefix)
     keys = client.scan_iter(match=f"{_glob_escape(prefix)}*", count=1000)
     for chunk in _chunks(keys, PIPELINE):
         if stats.scanned >= limit:
@@ -60,7 +63,7 @@ def collect(client: Any, prefix: str = "", limit: int = 100_000) -> Stats:
         stats.scanned += len(batch)
         for key, head in zip(batch, _heads(client, batch), strict=True):
             name = key.decode("utf-8", "replace") if isinstance(key, bytes) else str(key)
-            table = table_of(name, prefix) or OTHER
+            table = SAMPLES if name == samples else table_of(name, prefix) or OTHER
             stats.tables.setdefault(table, Counter())[_KIND_WORDS.get(head, OTHER)] += 1
     stats.info = server_info(client)
     stats.nodes = len(_per_node(client, "server"))

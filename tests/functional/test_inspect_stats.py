@@ -142,11 +142,13 @@ def test_stats_counts_keys_per_table_and_kind(capsys: pytest.CaptureFixture[str]
     cache.set("orders-u1-2", b"T" + version.encode())
     cache.set("my%2Dtable-9", b"X" + version.encode())
     cache.set("stray", b"x")
+    cache.zadd("streamcache:consistency-samples", {"orders-u1-1": 1.0})
     cache.get("orders-u1-1")
     cache.get("missing")
     assert main(["stats"]) == 0
     out = capsys.readouterr().out
-    assert "keys: 4 scanned" in out
+    assert "keys: 5 scanned" in out
+    assert "  (the consistency checker's samples): 1 (1 other)" in out
     assert "  orders: 2 (1 items, 1 tombstones)" in out
     assert "  my-table: 1 (1 invalidations)" in out
     assert "  other: 1 (1 other)" in out

@@ -17,6 +17,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,9 @@ import boto3
 import pytest
 import redis
 
+import streamcache
 from streamcache.cli import main
+from streamcache.read.cache import default_cache, reset_default_cache
 
 ROOT = Path(__file__).resolve().parents[2]
 DEADLINE_S = 60.0
@@ -151,6 +154,18 @@ def test_a_write_through_the_printed_endpoint_reaches_the_http_reader_through_th
     # Only the stream can change a cached "one" into "two": the reader serves the cache while it holds it.
     dynamodb.put_item(TableName="orders", Item={"pk": {"S": "u1"}, "sk": {"N": "42"}, "v": {"S": "two"}})
     read_until(url, {"source": "cache", "item": {"pk": "u1", "sk": 42, "v": "two"}})
+
+    # With the printed exports alone, the library reads the same entry from the cache.
+    for name, value in up.exports.items():
+        monkeypatch.setenv(name, value)
+    reset_default_cache()
+    try:
+        orders = streamcache.CachedTable(boto3.resource("dynamodb").Table("orders"))
+        item = {"pk": "u1", "sk": Decimal(42), "v": "two"}
+        assert orders.get_item(Key={"pk": "u1", "sk": 42}) == {"Item": item}
+        assert (default_cache().counters.hits, default_cache().counters.misses) == (1, 0)
+    finally:
+        reset_default_cache()
     assert "record(s) applied" in up.wait_for("stream: ")  # the activity line
 
     # The second table (hash key only) works the same way; the Function URL's refusals come through as such.
@@ -179,8 +194,6 @@ def test_a_write_through_the_printed_endpoint_reaches_the_http_reader_through_th
         cache.close()
 
     # The printed REDIS_URL is the cache the pipeline fills: inspect sees the invalidator's entry.
-    monkeypatch.setenv("REDIS_URL", up.exports["REDIS_URL"])
-    monkeypatch.setenv("KEY_SCHEMA", up.exports["KEY_SCHEMA"])
     assert main(["inspect", "orders", "pk=u1", "sk=42"]) == 0
     assert '"two"' in capsys.readouterr().out
 
