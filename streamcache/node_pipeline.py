@@ -1,13 +1,15 @@
 """One node's share of a chunk of ``apply.lua`` calls, pipelined, with everything that can go wrong.
 
 ``apply_commands`` (protocol.py) splits a batch into chunks and each chunk by
-owning node; a ``NodeGroup`` sends one such group and turns what comes back
-into one outcome per command: READONLY (a failover demoted the node) and
-NOSCRIPT (first use, restart, SCRIPT FLUSH) are retried once; on a cluster
-with replica acks the group goes over the master's own connection, so MOVED
-and ASK are followed here; with ``Acks.replicas`` > 0 the pipeline ends with
-``WAIT`` and a shortfall turns every success into ``ReplicaAckError``.
-"""
+owning node (``routing.by_node``: the slot is computed here, never asked of
+the server); a ``NodeGroup`` sends one such group over that node's own
+connection and turns what comes back into one outcome per command: READONLY
+(a failover demoted the node) and NOSCRIPT (first use, restart, SCRIPT FLUSH)
+are retried once; MOVED and ASK are followed here; with ``Acks.replicas`` > 0
+the pipeline ends with ``WAIT`` and a shortfall turns every success into
+``ReplicaAckError``. A group can be sent (``start_unless_down``) and read
+(``finish_unless_down``) separately, so every node's group is on the wire
+before any reply is awaited."""
 
 from __future__ import annotations
 
@@ -15,10 +17,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from redis.cluster import RedisCluster
+from redis.cluster import ClusterPipeline, RedisCluster
 from redis.commands.core import Script
-from redis.exceptions import AskError, MovedError, NoScriptError, ReadOnlyError, RedisError
+from redis.exceptions import AskError, MovedError, NoScriptError, ReadOnlyError, RedisError, ResponseError
 
+from streamcache import routing
 from streamcache.errors import ReplicaAckError
 from streamcache.records import Command
 
@@ -33,6 +36,43 @@ class Acks:
     timeout_ms: int = 100
 
 
+@dataclass(frozen=True)
+class Shape:
+    """How a group's pipeline replies map back to its commands' outcomes."""
+
+    acks: Acks
+    waits: bool  # the last reply is WAIT's
+    asking: bool  # every command was preceded by ASKING
+
+    def outcomes(self, results: list[Any]) -> list[Outcome]:
+        replies = results[:-1] if self.waits else results
+        if self.asking:
+            replies = replies[1::2]
+        if self.acks.replicas == 0:
+            return replies
+        return _confirmed(replies, results[-1] if self.waits else None, self.acks)
+
+
+@dataclass
+class InFlight:
+    """A group's pipeline, sent on ``conn`` (None: a ClusterPipeline, sent when read), replies unread."""
+
+    pipe: Any
+    conn: Any
+    shape: Shape
+
+    def replies(self) -> list[Outcome]:
+        if self.conn is None:
+            return self.shape.outcomes(list(self.pipe.execute(raise_on_error=False)))
+        try:
+            results = _read(self.pipe, self.conn)
+        except BaseException:
+            _release(self.pipe, self.conn, broken=True)
+            raise
+        _release(self.pipe, self.conn)
+        return self.shape.outcomes(results)
+
+
 @dataclass
 class NodeGroup:
     """The commands of one chunk that one node owns."""
@@ -45,7 +85,29 @@ class NodeGroup:
     node_name: str = ""  # cluster: the owning master ("" when the slot map did not say)
     fill_margin_ms: int = 1000  # apply.lua's ARGV[6], see settings.FILL_CLOCK_MARGIN_MS
 
-    def run_unless_down(self, name: str, down: dict[str, RedisError]) -> list[Outcome]:
+    def start_unless_down(self, down: dict[str, RedisError]) -> InFlight | None:
+        """Send this group (first half of ``run``); None when its node is down or the send failed.
+
+        Sending every node's group before reading any reply is what makes a
+        cluster batch cost one round trip to the slowest node, not the sum.
+        """
+        if self.node_name in down:
+            return None
+        try:
+            return self._send(*self._queue(self.commands))
+        except RedisError as err:
+            down[self.node_name] = err
+            return None
+
+    def finish_unless_down(self, sent: InFlight | None, down: dict[str, RedisError]) -> list[Outcome]:
+        """Read what ``start_unless_down`` sent, then what ``run`` does after its pipeline."""
+        if sent is None:
+            return [down[self.node_name]] * len(self.commands)
+        return self.run_unless_down(self.node_name, down, sent)
+
+    def run_unless_down(
+        self, name: str, down: dict[str, RedisError], sent: InFlight | None = None
+    ) -> list[Outcome]:
         """Outcomes, or this node's error for all when it failed earlier (remembered in ``down``).
 
         Replicas that did not confirm this group will not confirm the next one
@@ -53,7 +115,7 @@ class NodeGroup:
         """
         if name not in down:
             try:
-                outcomes = self.run()
+                outcomes = self.run(sent)
             except RedisError as err:
                 down[name] = err
             else:
@@ -63,8 +125,8 @@ class NodeGroup:
                 return outcomes
         return [down[name]] * len(self.commands)
 
-    def run(self) -> list[Outcome]:
-        outcomes = self._pipeline(self.commands)
+    def run(self, sent: InFlight | None = None) -> list[Outcome]:
+        outcomes = self._pipeline(self.commands) if sent is None else sent.replies()
         # READONLY: a failover demoted the node we reached; a new connection finds the new primary.
         self._redo(outcomes, ReadOnlyError, lambda: _reconnect(self.client))
         # NOSCRIPT: first use on this node, or after a restart / failover / SCRIPT FLUSH.
@@ -88,42 +150,66 @@ class NodeGroup:
 
     @property
     def _direct(self) -> bool:
-        """Sent on the owning master's own connection (cluster + WAIT), not through ClusterPipeline.
+        """On a cluster, sent on the owning master's own connection, not through ClusterPipeline.
 
-        WAIT is keyless: ClusterPipeline would route it to some node, not to the
-        connection that carried this group's writes, which is the one WAIT covers.
+        ClusterPipeline asks the server ``COMMAND GETKEYS`` for every EVALSHA
+        (one hidden round trip each); the owner is known here (routing.by_node).
+        And WAIT is keyless: only the connection that carried the writes can ask it.
         """
-        return self.acks.replicas > 0 and isinstance(self.client, RedisCluster) and bool(self.node_name)
+        return self._cluster and bool(self.node_name)
 
     def _pipeline(self, commands: Sequence[Command], node: Any = None, asking: bool = False) -> list[Outcome]:
+        """Send and read at once, with the connection's own retry policy (none on a cluster node's)."""
+        pipe, shape = self._queue(commands, node, asking)
+        if isinstance(pipe, ClusterPipeline):
+            return shape.outcomes(list(pipe.execute(raise_on_error=False)))
+        conn = pipe.connection_pool.get_connection()
+        try:
+            replies = conn.retry.call_with_retry(
+                lambda: _read(pipe, _write(pipe, conn)), lambda _error: conn.disconnect()
+            )
+        except BaseException:
+            _release(pipe, conn, broken=True)
+            raise
+        _release(pipe, conn)
+        return shape.outcomes(replies)
+
+    def _queue(
+        self, commands: Sequence[Command], node: Any = None, asking: bool = False
+    ) -> tuple[Any, Shape]:
+        """A pipeline holding ``commands`` (and WAIT when acks are asked), not sent yet."""
         pipe = self._new_pipeline(node)
+        sha, ttl, margin = self.script.sha, self.ttl, self.fill_margin_ms
         for c in commands:
             if asking:  # ASK: the target accepts the next command for a slot it is importing
                 pipe.execute_command("ASKING")
             # execute_command, not pipe.evalsha: ClusterPipeline refuses the named method.
-            argv = (c.kind, c.version, c.payload, self.ttl, c.created_ms, self.fill_margin_ms)
-            pipe.execute_command("EVALSHA", self.script.sha, 1, c.key, *argv)
+            argv = (c.kind, c.version, c.payload, ttl, c.created_ms, margin)
+            pipe.execute_command("EVALSHA", sha, 1, c.key, *argv)
         waits = self.acks.replicas > 0 and (node is not None or self._direct or not self._cluster)
         if waits:
             pipe.execute_command("WAIT", self.acks.replicas, self.acks.timeout_ms)
-        results = list(pipe.execute(raise_on_error=False))
-        replies = results[:-1] if waits else results
-        if asking:
-            replies = replies[1::2]
-        if self.acks.replicas == 0:
-            return replies
-        return _confirmed(replies, results[-1] if waits else None, self.acks)
+        return pipe, Shape(self.acks, waits, asking)
+
+    def _send(self, pipe: Any, shape: Shape) -> InFlight:
+        if isinstance(pipe, ClusterPipeline):  # the slot's owner was unknown: it routes (and sends) itself
+            return InFlight(pipe, None, shape)
+        conn = pipe.connection_pool.get_connection()
+        try:
+            _write(pipe, conn)
+        except BaseException:
+            _release(pipe, conn, broken=True)
+            raise
+        return InFlight(pipe, conn, shape)
 
     @property
     def _cluster(self) -> bool:
         return isinstance(self.client, RedisCluster)
 
     def _new_pipeline(self, node: Any) -> Any:
-        if node is None and self._direct:
-            node = self.client.get_node(node_name=self.node_name)
-        if node is None:
-            return self.client.pipeline(transaction=False)
-        return self.client.get_redis_connection(node).pipeline(transaction=False)
+        if node is not None:
+            return self.client.get_redis_connection(node).pipeline(transaction=False)
+        return routing.node_pipeline(self.client, self.node_name if self._cluster else routing.SINGLE_NODE)
 
     def _follow_redirects(self, outcomes: list[Outcome]) -> None:
         """What redis-py's ClusterPipeline does for MOVED/ASK, once, on the direct path."""
@@ -158,6 +244,35 @@ class NodeGroup:
             for i, outcome in zip(missing, again, strict=True):
                 outcomes[i] = outcome
         return outcomes
+
+
+def _write(pipe: Any, conn: Any) -> Any:
+    """Send the pipeline's commands in one write (redis-py's own packing); returns ``conn``.
+
+    Not ``pipe.execute()``: that sends and reads at once, so the nodes of a
+    cluster batch would be waited for one after another.
+    """
+    conn.send_packed_command(conn.pack_commands([args for args, _ in pipe.command_stack]))
+    return conn
+
+
+def _read(pipe: Any, conn: Any) -> list[Any]:
+    """One reply per queued command; a command's error reply is its outcome, as in ``execute(False)``."""
+    replies: list[Any] = []
+    for args, options in pipe.command_stack:
+        try:
+            replies.append(pipe.parse_response(conn, args[0], **options))
+        except ResponseError as err:
+            replies.append(err)
+    return replies
+
+
+def _release(pipe: Any, conn: Any, broken: bool = False) -> None:
+    """Give the connection back (closed first if a reply may still be unread on it)."""
+    if broken:
+        conn.disconnect()
+    pipe.connection_pool.release(conn)
+    pipe.reset()
 
 
 def _confirmed(replies: list[Outcome], wait_reply: Any, acks: Acks) -> list[Outcome]:

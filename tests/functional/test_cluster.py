@@ -15,7 +15,7 @@ import redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 import invalidator.handler as invalidator_handler
-from streamcache import entry, protocol
+from streamcache import entry, protocol, routing
 from streamcache.connection import INVALIDATOR_TIMEOUTS, redis_client
 from streamcache.local import events
 from streamcache.local.redis_cluster import RedisClusterNodes, running_cluster
@@ -96,11 +96,15 @@ def _kill_before_chunk(
     chunk: int,
 ) -> list[int]:
     """Stop master 2 as the first pipeline of chunk number ``chunk`` is made."""
+    for node in cluster.nodes:  # loaded beforehand: no NOSCRIPT retry adds pipelines to the count
+        with redis.Redis(port=node.port) as client_of_node:
+            for name in protocol.SCRIPT_NAMES:
+                client_of_node.script_load(protocol.lua_source(name))
     groups_per_chunk = [
         len({node_index(cluster, c.key) for c in commands[i : i + 10]}) for i in range(0, len(commands), 10)
     ]
     kill_at = sum(groups_per_chunk[:chunk]) + 1
-    real_pipeline, calls, killed = client.pipeline, {"n": 0}, []
+    real_pipeline, calls, killed = routing.node_pipeline, {"n": 0}, []
 
     def pipeline(*args: Any, **kwargs: Any) -> Any:
         calls["n"] += 1
@@ -109,7 +113,7 @@ def _kill_before_chunk(
             killed.append(calls["n"])
         return real_pipeline(*args, **kwargs)
 
-    monkeypatch.setattr(client, "pipeline", pipeline)
+    monkeypatch.setattr(routing, "node_pipeline", pipeline)  # every group's pipeline is made there
     return killed
 
 

@@ -23,7 +23,7 @@ from redis.cluster import RedisCluster, key_slot
 
 import invalidator.handler as invalidator_handler
 from invalidator import processor
-from streamcache import entry, protocol
+from streamcache import entry, protocol, routing
 from streamcache.connection import INVALIDATOR_TIMEOUTS, redis_client
 from streamcache.local import events
 from streamcache.local.redis_cluster import RedisClusterNodes, admin, running_cluster
@@ -86,7 +86,7 @@ def before_chunk(
     monkeypatch: pytest.MonkeyPatch, client: Any, chunk: int, action: Callable[[], None]
 ) -> None:
     """Run ``action`` once, as the first pipeline of chunk number ``chunk`` (in commands) is made."""
-    real_apply, real_pipeline = processor.apply_commands, client.pipeline
+    real_apply, real_pipeline = processor.apply_commands, routing.node_pipeline
     calls = {"pipelines": 0, "at": -1}
 
     def apply_commands(c: Any, script: Any, commands: Any, ttl: int, **acks: int) -> Any:
@@ -101,7 +101,7 @@ def before_chunk(
         return real_pipeline(*args, **kwargs)
 
     monkeypatch.setattr(processor, "apply_commands", apply_commands)
-    monkeypatch.setattr(client, "pipeline", pipeline)
+    monkeypatch.setattr(routing, "node_pipeline", pipeline)  # every group's pipeline is made there
 
 
 def _groups(client: Any, commands: Any) -> int:
