@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from redis.cluster import ClusterPipeline, RedisCluster
+from redis.cluster import RedisCluster
 from redis.commands.core import Script
 from redis.exceptions import AskError, MovedError, NoScriptError, ReadOnlyError, RedisError, ResponseError
 
@@ -55,21 +55,27 @@ class Shape:
 
 @dataclass
 class InFlight:
-    """A group's pipeline, sent on ``conn`` (None: a ClusterPipeline, sent when read), replies unread."""
+    """A group's commands, written on ``conn`` (from ``pool``), replies not read yet.
 
-    pipe: Any
-    conn: Any
+    ``pipe`` instead when the slot's owner was unknown: redis-py's ClusterPipeline
+    routes those itself, and sends when read.
+    """
+
     shape: Shape
+    count: int  # replies to read
+    pool: Any = None
+    conn: Any = None
+    pipe: Any = None
 
     def replies(self) -> list[Outcome]:
-        if self.conn is None:
+        if self.pipe is not None:
             return self.shape.outcomes(list(self.pipe.execute(raise_on_error=False)))
         try:
-            results = _read(self.pipe, self.conn)
+            results = _read(self.conn, self.count)
         except BaseException:
-            _release(self.pipe, self.conn, broken=True)
+            _release(self.pool, self.conn, broken=True)
             raise
-        _release(self.pipe, self.conn)
+        _release(self.pool, self.conn)
         return self.shape.outcomes(results)
 
 
@@ -160,56 +166,57 @@ class NodeGroup:
 
     def _pipeline(self, commands: Sequence[Command], node: Any = None, asking: bool = False) -> list[Outcome]:
         """Send and read at once, with the connection's own retry policy (none on a cluster node's)."""
-        pipe, shape = self._queue(commands, node, asking)
-        if isinstance(pipe, ClusterPipeline):
-            return shape.outcomes(list(pipe.execute(raise_on_error=False)))
-        conn = pipe.connection_pool.get_connection()
+        args, shape = self._queue(commands, node, asking)
+        pool = self._pool(node)
+        if pool is None:
+            return _cluster_pipeline(self.client, args, shape).replies()
+        conn = pool.get_connection()
         try:
             replies = conn.retry.call_with_retry(
-                lambda: _read(pipe, _write(pipe, conn)), lambda _error: conn.disconnect()
+                lambda: _read(_write(conn, args), len(args)), lambda _error: conn.disconnect()
             )
         except BaseException:
-            _release(pipe, conn, broken=True)
+            _release(pool, conn, broken=True)
             raise
-        _release(pipe, conn)
+        _release(pool, conn)
         return shape.outcomes(replies)
 
     def _queue(
         self, commands: Sequence[Command], node: Any = None, asking: bool = False
-    ) -> tuple[Any, Shape]:
-        """A pipeline holding ``commands`` (and WAIT when acks are asked), not sent yet."""
-        pipe = self._new_pipeline(node)
+    ) -> tuple[list[tuple[Any, ...]], Shape]:
+        """The wire commands for ``commands`` (and WAIT when acks are asked)."""
         sha, ttl, margin = self.script.sha, self.ttl, self.fill_margin_ms
+        args: list[tuple[Any, ...]] = []
         for c in commands:
             if asking:  # ASK: the target accepts the next command for a slot it is importing
-                pipe.execute_command("ASKING")
-            # execute_command, not pipe.evalsha: ClusterPipeline refuses the named method.
-            argv = (c.kind, c.version, c.payload, ttl, c.created_ms, margin)
-            pipe.execute_command("EVALSHA", sha, 1, c.key, *argv)
+                args.append(("ASKING",))
+            args.append(("EVALSHA", sha, 1, c.key, c.kind, c.version, c.payload, ttl, c.created_ms, margin))
         waits = self.acks.replicas > 0 and (node is not None or self._direct or not self._cluster)
         if waits:
-            pipe.execute_command("WAIT", self.acks.replicas, self.acks.timeout_ms)
-        return pipe, Shape(self.acks, waits, asking)
+            args.append(("WAIT", self.acks.replicas, self.acks.timeout_ms))
+        return args, Shape(self.acks, waits, asking)
 
-    def _send(self, pipe: Any, shape: Shape) -> InFlight:
-        if isinstance(pipe, ClusterPipeline):  # the slot's owner was unknown: it routes (and sends) itself
-            return InFlight(pipe, None, shape)
-        conn = pipe.connection_pool.get_connection()
+    def _send(self, args: list[tuple[Any, ...]], shape: Shape) -> InFlight:
+        pool = self._pool(None)
+        if pool is None:
+            return _cluster_pipeline(self.client, args, shape)
+        conn = pool.get_connection()
         try:
-            _write(pipe, conn)
+            _write(conn, args)
         except BaseException:
-            _release(pipe, conn, broken=True)
+            _release(pool, conn, broken=True)
             raise
-        return InFlight(pipe, conn, shape)
+        return InFlight(shape, len(args), pool, conn)
 
     @property
     def _cluster(self) -> bool:
         return isinstance(self.client, RedisCluster)
 
-    def _new_pipeline(self, node: Any) -> Any:
+    def _pool(self, node: Any) -> Any:
+        """The connection pool of ``node``, else of this group's node; None: let ClusterPipeline route."""
         if node is not None:
-            return self.client.get_redis_connection(node).pipeline(transaction=False)
-        return routing.node_pipeline(self.client, self.node_name if self._cluster else routing.SINGLE_NODE)
+            return self.client.get_redis_connection(node).connection_pool
+        return routing.node_pool(self.client, self.node_name if self._cluster else routing.SINGLE_NODE)
 
     def _follow_redirects(self, outcomes: list[Outcome]) -> None:
         """What redis-py's ClusterPipeline does for MOVED/ASK, once, on the direct path."""
@@ -246,33 +253,43 @@ class NodeGroup:
         return outcomes
 
 
-def _write(pipe: Any, conn: Any) -> Any:
-    """Send the pipeline's commands in one write (redis-py's own packing); returns ``conn``.
+def _write(conn: Any, args: list[tuple[Any, ...]]) -> Any:
+    """Send every command in one write (redis-py's own packing); returns ``conn``.
 
-    Not ``pipe.execute()``: that sends and reads at once, so the nodes of a
-    cluster batch would be waited for one after another.
+    Not a redis-py pipeline's ``execute()``: that sends and reads at once, so
+    the nodes of a cluster batch would be waited for one after another.
     """
-    conn.send_packed_command(conn.pack_commands([args for args, _ in pipe.command_stack]))
+    conn.send_packed_command(conn.pack_commands(args))
     return conn
 
 
-def _read(pipe: Any, conn: Any) -> list[Any]:
-    """One reply per queued command; a command's error reply is its outcome, as in ``execute(False)``."""
+def _read(conn: Any, count: int) -> list[Any]:
+    """``count`` replies; a command's error reply is its outcome, as in ``execute(raise_on_error=False)``.
+
+    (EVALSHA, ASKING and WAIT have no response callbacks in redis-py: the raw reply is the answer.)
+    """
     replies: list[Any] = []
-    for args, options in pipe.command_stack:
+    for _ in range(count):
         try:
-            replies.append(pipe.parse_response(conn, args[0], **options))
+            replies.append(conn.read_response())
         except ResponseError as err:
             replies.append(err)
     return replies
 
 
-def _release(pipe: Any, conn: Any, broken: bool = False) -> None:
+def _release(pool: Any, conn: Any, broken: bool = False) -> None:
     """Give the connection back (closed first if a reply may still be unread on it)."""
     if broken:
         conn.disconnect()
-    pipe.connection_pool.release(conn)
-    pipe.reset()
+    pool.release(conn)
+
+
+def _cluster_pipeline(client: Any, args: list[tuple[Any, ...]], shape: Shape) -> InFlight:
+    """Commands whose slot has no known owner (a failover in progress): ClusterPipeline resolves them."""
+    pipe = client.pipeline(transaction=False)
+    for command in args:
+        pipe.execute_command(*command)  # not pipe.evalsha: ClusterPipeline refuses the named method
+    return InFlight(shape, len(args), pipe=pipe)
 
 
 def _confirmed(replies: list[Outcome], wait_reply: Any, acks: Acks) -> list[Outcome]:

@@ -5,8 +5,8 @@ redis-py's cluster pipeline asks the server ``COMMAND GETKEYS`` for every
 per command. Every script here touches exactly one key, so its slot is
 ``CRC16(key) mod 16384`` (hash tags included, ``redis.crc.key_slot``) and its
 owner is in the client's slot map. Keys are grouped by owning master, and each
-group goes over that master's own connection (``node_pipeline``), with MOVED
-and ASK followed by the caller (``node_pipeline.NodeGroup``).
+group goes over that master's own connection (``node_pool``, ``node_pipeline``),
+with MOVED and ASK followed by the caller (``node_pipeline.NodeGroup``).
 
 On a single node everything is one group, named ``""``.
 
@@ -49,6 +49,14 @@ def by_node(client: Any, keys: Sequence[str], indexes: Iterable[int] | None = No
         owners = slots.get(key_slot(encode(keys[i])))
         groups.setdefault(owners[0].name if owners else SINGLE_NODE, []).append(i)
     return groups
+
+
+def node_pool(client: Any, name: str) -> Any:
+    """The named master's connection pool (``""``: the single node's); None: no known owner (cluster)."""
+    if not is_cluster(client):
+        return client.connection_pool
+    node = client.get_node(node_name=name) if name != SINGLE_NODE else None
+    return None if node is None else client.get_redis_connection(node).connection_pool
 
 
 def node_pipeline(client: Any, name: str) -> Any:

@@ -104,7 +104,7 @@ def _kill_before_chunk(
         len({node_index(cluster, c.key) for c in commands[i : i + 10]}) for i in range(0, len(commands), 10)
     ]
     kill_at = sum(groups_per_chunk[:chunk]) + 1
-    real_pipeline, calls, killed = routing.node_pipeline, {"n": 0}, []
+    real_pipeline, calls, killed = routing.node_pool, {"n": 0}, []
 
     def pipeline(*args: Any, **kwargs: Any) -> Any:
         calls["n"] += 1
@@ -113,7 +113,7 @@ def _kill_before_chunk(
             killed.append(calls["n"])
         return real_pipeline(*args, **kwargs)
 
-    monkeypatch.setattr(routing, "node_pipeline", pipeline)  # every group's pipeline is made there
+    monkeypatch.setattr(routing, "node_pool", pipeline)  # every group's connection is taken there
     return killed
 
 

@@ -86,7 +86,7 @@ def before_chunk(
     monkeypatch: pytest.MonkeyPatch, client: Any, chunk: int, action: Callable[[], None]
 ) -> None:
     """Run ``action`` once, as the first pipeline of chunk number ``chunk`` (in commands) is made."""
-    real_apply, real_pipeline = processor.apply_commands, routing.node_pipeline
+    real_apply, real_pipeline = processor.apply_commands, routing.node_pool
     calls = {"pipelines": 0, "at": -1}
 
     def apply_commands(c: Any, script: Any, commands: Any, ttl: int, **acks: int) -> Any:
@@ -101,7 +101,7 @@ def before_chunk(
         return real_pipeline(*args, **kwargs)
 
     monkeypatch.setattr(processor, "apply_commands", apply_commands)
-    monkeypatch.setattr(routing, "node_pipeline", pipeline)  # every group's pipeline is made there
+    monkeypatch.setattr(routing, "node_pool", pipeline)  # every group's connection is taken there
 
 
 def _groups(client: Any, commands: Any) -> int:

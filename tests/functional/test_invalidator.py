@@ -11,7 +11,7 @@ import pytest
 import redis
 
 import invalidator.handler as invalidator_handler
-from streamcache import protocol
+from streamcache import protocol, routing
 from streamcache.errors import MalformedEventError
 from streamcache.local import events
 from streamcache.local.inspect import holding
@@ -205,16 +205,16 @@ def test_redis_killed_mid_batch_loses_nothing(
     monkeypatch.setattr(protocol, "CHUNK_SIZE", 10)
     runtime = invalidator_handler.runtime()
     runtime._client.script_load(protocol.lua_source("apply"))  # so one pipeline = one chunk
-    real_pipeline = runtime._client.pipeline
+    real_pool = routing.node_pool
     calls = {"n": 0}
 
-    def pipeline_that_kills_on_third_chunk(*args: Any, **kwargs: Any) -> Any:
+    def pool_that_kills_on_third_chunk(*args: Any, **kwargs: Any) -> Any:
         calls["n"] += 1
         if calls["n"] == 3:
             own_redis.stop()
-        return real_pipeline(*args, **kwargs)
+        return real_pool(*args, **kwargs)
 
-    monkeypatch.setattr(runtime._client, "pipeline", pipeline_that_kills_on_third_chunk)
+    monkeypatch.setattr(routing, "node_pool", pool_that_kills_on_third_chunk)  # one call per chunk
     batch = [write("INSERT", f"k{i}", 1, SEQ + i, f"v{i}") for i in range(50)]
     reported = failures(invalidator_handler.handler(events.event(batch), None))
     assert reported == [str(SEQ + i) for i in range(20, 50)]
