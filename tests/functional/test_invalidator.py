@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from collections.abc import Iterator
@@ -224,3 +225,20 @@ def test_redis_killed_mid_batch_loses_nothing(
     assert invalidator_handler.handler(events.event(resumed), None) == {"batchItemFailures": []}
     assert client.dbsize() == 30
     invalidator_handler.reset()
+
+
+def test_one_metrics_line_and_one_log_line_per_invocation(
+    invoke, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    batch = [write("INSERT", f"m{i}", 1, SEQ + i, "v") for i in range(5)]
+    batch.append(write("MODIFY", "m0", 1, SEQ + 9, "w"))
+    capfd.readouterr()
+    caplog.clear()
+    assert invoke(events.event(batch)) == {"batchItemFailures": []}
+    emf = [json.loads(line) for line in capfd.readouterr().out.splitlines() if '"_aws"' in line]
+    assert len(emf) == 1
+    assert emf[0]["RecordsApplied"] == [5.0] and emf[0]["RecordsDeduplicated"] == [1.0]
+    assert emf[0]["BatchSize"] == [6.0] and len(emf[0]["StreamLagMs"]) == 1
+    (log,) = [r for r in caplog.records if r.name == "streamcache-invalidator"]
+    assert log.levelname == "INFO" and log.getMessage() == "batch applied"
+    assert (log.records, log.applied, log.deduplicated) == (6, 5, 1)  # type: ignore[attr-defined]
