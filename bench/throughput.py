@@ -212,7 +212,11 @@ def server_us_per_call(rig: Rig, runner: Runner, template: list[dict[str, Any]])
     client.config_resetstat()
     runner(rig.workload.restamp(template))
     found = client.info("commandstats")
-    return {name[len("cmdstat_") :]: float(s["usec_per_call"]) for name, s in found.items() if s.get("calls")}
+    return {
+        name[len("cmdstat_") :]: float(s["usec_per_call"])
+        for name, s in found.items()
+        if s.get("calls", 0) >= 100
+    }  # the measured commands, not the bookkeeping
 
 
 def _ratios(series: dict[str, dict[str, float]]) -> dict[str, float | None]:

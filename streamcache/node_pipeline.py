@@ -190,7 +190,8 @@ class NodeGroup:
         for c in commands:
             if asking:  # ASK: the target accepts the next command for a slot it is importing
                 args.append(("ASKING",))
-            args.append(("EVALSHA", sha, 1, c.key, c.kind, c.version, c.payload, ttl, c.created_ms, margin))
+            stored = c.kind + c.version.encode("ascii") + c.payload  # the entry, as apply.lua's ARGV[3]
+            args.append(("EVALSHA", sha, 1, c.key, c.kind, c.version, stored, ttl, c.created_ms, margin))
         waits = self.acks.replicas > 0 and (node is not None or self._direct or not self._cluster)
         if waits:
             args.append(("WAIT", self.acks.replicas, self.acks.timeout_ms))

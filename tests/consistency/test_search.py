@@ -41,9 +41,9 @@ if #head == 41 then
     return 2
   end
 end
-redis.call("SET", KEYS[1], ARGV[1] .. ARGV[2] .. ARGV[3], "EX", ARGV[4])
+redis.call("SET", KEYS[1], ARGV[3], "EX", ARGV[4])
 return 1
-"""
+"""  # ARGV[3] is now the whole entry (kind .. version .. payload), built by the client
 STRING_COMPARISON = "if ARGV[2] <= string.sub(head, 2, 41) then"
 NUMERIC_COMPARISON = "if tonumber(ARGV[2]) <= tonumber(string.sub(head, 2, 41)) then"
 
