@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import orjson
 from aws_lambda_powertools import Logger, Metrics
 from redis.exceptions import RedisClusterException
 
@@ -22,15 +21,7 @@ from streamcache.records import sequence_number
 from streamcache.schema import KeySchemas, describe_with_boto3
 from streamcache.settings import Settings
 
-# orjson both ways: the formatter tries to JSON-decode every plain-text message
-# (the stdlib decoder is built anew each time) and encodes every line.
-logger = Logger(
-    service=os.environ.get("POWERTOOLS_SERVICE_NAME", "streamcache-invalidator"),
-    json_serializer=lambda document: orjson.dumps(
-        document, default=str, option=orjson.OPT_NON_STR_KEYS
-    ).decode(),
-    json_deserializer=orjson.loads,  # type: ignore[arg-type]  # called on str messages only; raises a JSONDecodeError
-)
+logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "streamcache-invalidator"))
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "streamcache"))
 
 _invalidator: Invalidator | None = None
