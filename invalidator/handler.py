@@ -14,6 +14,7 @@ from aws_lambda_powertools import Logger, Metrics
 from redis.exceptions import RedisClusterException
 
 from invalidator.processor import BatchResult, Invalidator
+from streamcache import aws
 from streamcache import metrics as batch_metrics
 from streamcache.batch import batch_response, records_of
 from streamcache.connection import INVALIDATOR_TIMEOUTS, redis_client
@@ -27,7 +28,15 @@ metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "stre
 _invalidator: Invalidator | None = None
 
 # The batch's one INFO line: these counts (no keys, no item contents).
-_SUMMARY = ("records", "applied", "skipped_older", "invalidated", "failed", "deduplicated")
+_SUMMARY = (
+    "records",
+    "applied",
+    "skipped_older",
+    "invalidated",
+    "failed",
+    "deduplicated",
+    "key_schema_mismatch",
+)
 
 
 def build(settings: Settings) -> Invalidator:
@@ -56,7 +65,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         invalidator = runtime()
     except RedisClusterException as err:
         return _unreachable_at_init(event, err)
-    result = invalidator.process(event)
+    with aws.invocation(context):  # DescribeTable never runs past the function's timeout
+        result = invalidator.process(event)
     _publish(result)
     return result.response
 

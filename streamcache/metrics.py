@@ -28,6 +28,7 @@ COUNT_METRICS = {
     "invalidated": "RecordsInvalidated",
     "failed": "RecordsFailed",
     "deduplicated": "RecordsDeduplicated",
+    "key_schema_mismatch": "KeySchemaMismatch",
     "records": "BatchSize",
 }
 LAG_P50, LAG_MAX = "StreamLagMs", "StreamLagMaxMs"

@@ -47,6 +47,7 @@ def test_every_count_is_published_even_when_zero_and_lag_only_when_known() -> No
         "RecordsInvalidated": [0.0],
         "RecordsFailed": [1.0],
         "RecordsDeduplicated": [0.0],
+        "KeySchemaMismatch": [0.0],
         "BatchSize": [3.0],
     }
     with_lag = metrics.figures(Counter(records=1), metrics.Lag(12.5, 40.0))
