@@ -88,6 +88,27 @@ def test_reader_leases_and_fills_on_a_cluster_ask_nothing_else(
     assert server_calls(redis_cluster, "cmdstat_command") - before == 0
 
 
+def test_a_batch_read_by_node_pipelines_asks_nothing_else(
+    cluster_url: str, redis_cluster: RedisClusterNodes
+) -> None:
+    # GIVEN 40 keys over the masters, half of them set
+    client = cluster_client(cluster_url)
+    keys = [f"orders-b{i}-1" for i in range(40)]
+    for key in keys[::2]:
+        client.set(key, key.encode())
+    before = server_calls(redis_cluster, "cmdstat_command")
+    # WHEN they are read the way the read side batches: one pipeline per owning master
+    found: dict[int, Any] = {}
+    for name, indexes in routing.by_node(client, keys).items():
+        pipe = routing.node_pipeline(client, name)
+        for i in indexes:
+            pipe.get(keys[i])
+        found.update(zip(indexes, pipe.execute(), strict=True))
+    # THEN every answer is the key's own, and no COMMAND GETKEYS was asked
+    assert [found[i] for i in range(40)] == [k.encode() if i % 2 == 0 else None for i, k in enumerate(keys)]
+    assert server_calls(redis_cluster, "cmdstat_command") - before == 0
+
+
 def test_keys_group_by_the_master_that_owns_their_slot(
     redis_cluster: RedisClusterNodes, cluster_url: str
 ) -> None:
