@@ -26,7 +26,7 @@ from streamcache.settings import Settings
 
 SEQ = events.FIRST_SEQUENCE
 PATIENT = Timeouts(connect_s=1.0, socket_s=20.0, retries=0)  # outlasts the DEBUG SLEEP below
-SLEEP_S = 3
+SLEEP_S = 4
 
 
 def cluster_client(url: str, timeouts: Timeouts = PATIENT) -> Any:
