@@ -20,7 +20,7 @@ from streamcache import entry, protocol, routing
 from streamcache.connection import Timeouts, redis_client
 from streamcache.local import events
 from streamcache.local.redis_cluster import RedisClusterNodes, admin, running_cluster
-from streamcache.lookup import Lease, ReaderCache
+from streamcache.read.lookup import Lease, ReaderCache
 from streamcache.records import Command
 from streamcache.settings import Settings
 
@@ -85,6 +85,13 @@ def test_reader_leases_and_fills_on_a_cluster_ask_nothing_else(
         cache.fill(key, lease, b'{"v": {"S": "x"}}', 60) for key, lease in zip(keys, leases, strict=True)
     ]
     assert all(filled)
+    batch = [f"orders-m{i}-1" for i in range(30)]  # and the batched forms (get_items)
+    claims = cache.lease_many(batch)
+    assert all(isinstance(claim, Lease) for claim in claims)
+    assert all(
+        cache.fill_many([(k, c, b'{"v": {"S": "y"}}', 60) for k, c in zip(batch, claims, strict=True)])
+    )
+    assert all(found is not None for found in cache.get_many(batch))
     assert server_calls(redis_cluster, "cmdstat_command") - before == 0
 
 
