@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench import report
+from bench import library, report
 
 Results = dict[str, Any]
 
@@ -35,6 +35,7 @@ SECTIONS = (
     ("cluster", "Cluster vs single node", report.cluster),
     ("breakdown", "Where the time of a 10,000-record batch goes", report.breakdown),
     ("reader", "Reader", report.reader),
+    ("library", "Library (CachedTable)", library.show),
     ("cold_start", "Cold start", report.coldstart),
     ("memory", "Memory", report.memory),
     ("staleness", "Staleness", report.staleness),
