@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Build dist/invalidator.zip and dist/reader.zip for Lambda python3.12 on arm64.
+# Build the Lambda zips for python3.12 on arm64: dist/invalidator.zip and
+# dist/reader.zip, and dist/rotator.zip (the RBAC password rotation function).
 #
-# Each zip holds its handler package, the shared core streamcache/, and the
-# runtime dependencies of requirements.txt as manylinux aarch64 wheels for
-# CPython 3.12. boto3/botocore/s3transfer are left out (the python3.12 runtime
+# The invalidator and reader zips hold their handler package, the shared core
+# streamcache/, and the runtime dependencies of requirements.txt as manylinux
+# aarch64 wheels for CPython 3.12. The rotator zip holds only rotator/ (it
+# needs nothing but the runtime's boto3). boto3/botocore/s3transfer are left out (the python3.12 runtime
 # provides them; BUNDLE_BOTO3=1 keeps them). Sources are compiled to .pyc by a
 # Python 3.12 interpreter (Lambda cannot write __pycache__, and imports without
 # .pyc are ~4x slower); the .pyc use unchecked-hash invalidation so zip
@@ -56,9 +58,10 @@ stage_function() {
   [ -d "$ROOT/$name" ] || die "missing package directory $name/"
   rm -rf "$stage"
   mkdir -p "$stage"
-  cp -R "$deps"/. "$stage"/
-  local pkg
-  for pkg in streamcache "$name"; do
+  [ -z "$deps" ] || cp -R "$deps"/. "$stage"/
+  local pkg packages=("$name")
+  [ -z "$deps" ] || packages=(streamcache "$name")
+  for pkg in "${packages[@]}"; do
     # streamcache/local/ (demo, emulator, test fixtures) and the CLI are laptop tools:
     # never shipped, so no function can import them.
     (cd "$ROOT" && find "$pkg" \( -type d \( -name __pycache__ -o -path streamcache/local \) \) -prune \
@@ -111,17 +114,23 @@ print(f"{os.path.relpath(path)}: {os.path.getsize(path) / 2**20:.1f} MiB zipped,
 PY
 }
 
+build_function() {
+  local name=$1 deps=$2
+  stage_function "$name" "$deps"
+  compile_pyc "$BUILD/$name"
+  rm -f "$DIST/$name.zip"
+  write_zip "$BUILD/$name" "$DIST/$name.zip"
+  report "$DIST/$name.zip"
+}
+
 main() {
   mkdir -p "$DIST" "$BUILD"
   install_dependencies "$BUILD/deps"
   local name
   for name in invalidator reader; do
-    stage_function "$name" "$BUILD/deps"
-    compile_pyc "$BUILD/$name"
-    rm -f "$DIST/$name.zip"
-    write_zip "$BUILD/$name" "$DIST/$name.zip"
-    report "$DIST/$name.zip"
+    build_function "$name" "$BUILD/deps"
   done
+  build_function rotator ""
 }
 
 main "$@"

@@ -5,9 +5,13 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
+from cfn_rules import evaluate_condition
+
+REPO = Path(__file__).resolve().parents[2]
 
 OfType = Callable[[str], dict[str, Any]]
 Statements = list[tuple[str, dict[str, Any]]]
@@ -125,9 +129,11 @@ def test_replication_group_follows_the_mode_parameters(resources: dict[str, Any]
     assert props["Engine"] == {"Ref": "CacheEngine"}
 
 
-def test_parameter_group_turns_cluster_mode_on_with_the_mode(resources: dict[str, Any]) -> None:
-    props = resources["CacheParameterGroup"]["Properties"]
-    assert props["Properties"]["cluster-enabled"] == {"Fn::If": ["ClusterModeEnabled", "yes", "no"]}
+def test_parameter_group_is_the_engine_default_for_the_mode(template: dict[str, Any]) -> None:
+    props = template["Resources"]["Cache"]["Properties"]
+    assert props["CacheParameterGroupName"]["Fn::If"][0] == "ClusterModeEnabled"
+    for engine, names in template["Mappings"]["EngineMap"].items():
+        assert names["ClusterParameterGroup"] == names["ParameterGroup"] + ".cluster.on", engine
 
 
 def test_replica_map_counts_the_primary(template: dict[str, Any]) -> None:
@@ -181,10 +187,15 @@ def test_reader_restricts_tables_and_cluster_flag_follows_mode(resources: dict[s
     assert env["REDIS_CLUSTER"] == {"Fn::If": ["ClusterModeEnabled", "true", "false"]}
 
 
-def test_invalidator_waits_for_a_replica_when_there_is_one(resources: dict[str, Any]) -> None:
-    """A write the primary acknowledged survives a failover only once a replica has it (WAIT)."""
-    env = resources["InvalidatorFunction"]["Properties"]["Environment"]["Variables"]
-    assert env["REDIS_MIN_REPLICA_ACKS"] == {"Fn::If": ["HasReplicas", "1", "0"]}
+def test_invalidator_waits_for_a_replica_only_when_a_failover_leaves_one(template: dict[str, Any]) -> None:
+    """WAIT 1 with one replica blocks every batch while that replica is replaced (minutes): ask
+    for an ack only with two or more replicas, where losing one still leaves one to answer."""
+    env = template["Resources"]["InvalidatorFunction"]["Properties"]["Environment"]["Variables"]
+    assert env["REDIS_MIN_REPLICA_ACKS"] == {"Fn::If": ["AckReplicas", "1", "0"]}
+    counts = template["Parameters"]["CacheReplicaCount"]["AllowedValues"]
+    acking = {c for c in counts if evaluate_condition(template, "AckReplicas", {"CacheReplicaCount": c})}
+    assert acking == {c for c in counts if int(c) - 1 >= 1}  # a replica survives losing one
+    resources = template["Resources"]
     reader_env = resources["ReaderFunction"]["Properties"]["Environment"]["Variables"]
     assert "REDIS_MIN_REPLICA_ACKS" not in reader_env  # the reader writes nothing it must not lose
 
@@ -256,7 +267,8 @@ def test_invalidator_permissions(statements: Statements) -> None:
         assert actions[action]["Fn::If"][0] == "UseExistingTable"
     assert actions["dynamodb:ListStreams"] == "*"
     assert actions["sqs:SendMessage"] == {"Fn::GetAtt": ["FailureQueue", "Arn"]}
-    assert actions["secretsmanager:GetSecretValue"] == {"Ref": "CacheAuthSecret"}
+    assert actions["secretsmanager:GetSecretValue"] == {"Ref": "InvalidatorCacheSecret"}
+    assert actions["kms:Decrypt"] == {"Ref": "TableKmsKeyArn"}
     assert actions["logs:PutLogEvents"] == {"Fn::GetAtt": ["InvalidatorLogGroup", "Arn"]}
     assert not any(a.startswith("dynamodb:GetItem") for a in actions)
 
@@ -265,14 +277,15 @@ def test_reader_permissions(statements: Statements) -> None:
     actions = _actions(statements, "ReaderRole")
     assert actions["dynamodb:GetItem"] == actions["dynamodb:DescribeTable"]
     assert actions["dynamodb:GetItem"]["Fn::If"][2] == {"Fn::GetAtt": ["Table", "Arn"]}
-    assert actions["secretsmanager:GetSecretValue"] == {"Ref": "CacheAuthSecret"}
+    assert actions["secretsmanager:GetSecretValue"] == {"Ref": "ReaderCacheSecret"}
+    assert actions["kms:Decrypt"] == {"Ref": "TableKmsKeyArn"}
     assert not any(a.startswith(("dynamodb:GetRecords", "sqs:")) for a in actions)
 
 
 def test_eni_management_is_scoped_to_account_and_region(statements: Statements) -> None:
     for role in ("InvalidatorRole", "ReaderRole"):
         actions = _actions(statements, role)
-        assert actions["ec2:CreateNetworkInterface"] == {
+        assert actions["ec2:DeleteNetworkInterface"] == {
             "Fn::Sub": "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:*/*"
         }
         assert actions["ec2:DescribeNetworkInterfaces"] == "*"
@@ -311,3 +324,9 @@ def test_dashboard_shows_lag_throughput_hit_ratio_errors(resources: dict[str, An
 def test_outputs(template: dict[str, Any]) -> None:
     expected = {"ReaderUrl", "TableName", "StreamArn", "RedisEndpoint", "FailureQueueUrl"}
     assert expected | {"InvalidatorFunctionName", "ReaderFunctionName"} <= set(template["Outputs"])
+
+
+def test_every_parameter_and_output_is_documented(template: dict[str, Any]) -> None:
+    doc = (REPO / "docs" / "deploy.md").read_text()
+    for name in [*template["Parameters"], *template["Outputs"]]:
+        assert f"`{name}`" in doc, name
