@@ -81,6 +81,7 @@ main() {
   local overrides=("CodeBucket=$bucket"
     "InvalidatorCodeKey=$(upload invalidator "$bucket" "$stack")"
     "ReaderCodeKey=$(upload reader "$bucket" "$stack")"
+    "RedriverCodeKey=$(upload redriver "$bucket" "$stack")"
     "RotatorCodeKey=$(upload rotator "$bucket" "$stack")")
   if [[ " $* " != *" DynamoDbPrefixListId="* ]]; then
     local pl

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Build the Lambda zips for python3.12 on arm64: dist/invalidator.zip and
-# dist/reader.zip, and dist/rotator.zip (the RBAC password rotation function).
+# Build the Lambda zips for python3.12 on arm64: dist/invalidator.zip,
+# dist/reader.zip, dist/redriver.zip, and dist/rotator.zip (the RBAC password
+# rotation function).
 #
-# The invalidator and reader zips hold their handler package, the shared core
+# The invalidator, reader and redriver zips hold their handler package, the shared core
 # streamcache/, and the runtime dependencies of requirements.txt as manylinux
 # aarch64 wheels for CPython 3.12. The rotator zip holds only rotator/ (it
 # needs nothing but the runtime's boto3). boto3/botocore/s3transfer are left out (the python3.12 runtime
@@ -127,7 +128,7 @@ main() {
   mkdir -p "$DIST" "$BUILD"
   install_dependencies "$BUILD/deps"
   local name
-  for name in invalidator reader; do
+  for name in invalidator reader redriver; do
     build_function "$name" "$BUILD/deps"
   done
   build_function rotator ""

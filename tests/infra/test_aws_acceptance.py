@@ -393,7 +393,8 @@ def test_the_key_prefix_cannot_widen_the_key_pattern(template: Template) -> None
 def test_user_group_disables_the_default_user(template: Template) -> None:
     resources = template["Resources"]
     group = resources["CacheUserGroup"]["Properties"]
-    users = [resources[u["Ref"]]["Properties"] for u in group["UserIds"]]
+    ids = [u["Fn::If"][1] if "Fn::If" in u else u for u in group["UserIds"]]
+    users = [resources[u["Ref"]]["Properties"] for u in ids]
     [default] = [u for u in users if u["UserName"] == "default"]  # ElastiCache requires one named default
     assert default["AccessString"].split()[0] == "off"
 

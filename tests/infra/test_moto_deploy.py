@@ -36,6 +36,7 @@ STUB_ATTRS = {
     "ConfigurationEndPoint.Port": "6379",
     "PrimaryEndPoint.Port": "6379",
     "FunctionUrl": "https://stub.lambda-url.us-east-1.on.aws/",
+    "DnsEntries": ["Z7HUB22UULQXV:vpce-0stub-1a2b.streams.dynamodb.us-east-1.vpce.amazonaws.com"],
 }
 PARAMETERS = {
     "CodeBucket": BUCKET,
@@ -56,7 +57,7 @@ def stub_ref(name: str) -> str:
     return f"arn:aws:secretsmanager:{REGION}:123456789012:secret:stub-{name}"
 
 
-def stub_getatt(name: str, attr: str) -> str:
+def stub_getatt(name: str, attr: str) -> Any:
     return STUB_ATTRS.get(attr, f"stub-{name}-{attr}")
 
 
@@ -104,7 +105,7 @@ def _replace_dict(node: dict[str, Any], removed: set[str], params: dict[str, Any
         return stub_ref(ref)
     if ref in params["__numbers__"]:
         return params["__numbers__"][ref]
-    if "Fn::GetAtt" in node and node["Fn::GetAtt"][0] in removed:
+    if "Fn::GetAtt" in node and node["Fn::GetAtt"][0] in removed | params["__no_attributes__"]:
         return stub_getatt(*node["Fn::GetAtt"])
     if "Fn::Cidr" in node:
         return _cidrs(node["Fn::Cidr"], params)
@@ -128,11 +129,18 @@ def moto_copy(template: dict[str, Any], given: dict[str, str] | None = None) -> 
     removed = {name for name, res in resources.items() if not resource_class_from_type(res["Type"])}
     for name in removed:
         del resources[name]
+    # created by moto but without Fn::GetAtt support (the VPC endpoints): their attributes become literals
+    no_attributes = {
+        name
+        for name, res in resources.items()
+        if not hasattr(resource_class_from_type(res["Type"]), "get_cfn_attribute")
+    }
     for res in resources.values():
         depends = res.get("DependsOn")
         if isinstance(depends, list):
             res["DependsOn"] = [d for d in depends if d not in removed]
     params = dict(copied["Parameters"], __numbers__=_numbers(copied["Parameters"], given or {}))
+    params["__no_attributes__"] = no_attributes
     return _replace(copied, removed, params)
 
 
@@ -264,5 +272,27 @@ def test_network_has_two_private_subnets_in_two_azs_and_endpoints(deployed: dict
     assert not any(s["MapPublicIpOnLaunch"] for s in subnets)
     endpoints = ec2.describe_vpc_endpoints()["VpcEndpoints"]
     types = {e["ServiceName"].rsplit(".", 1)[1]: e["VpcEndpointType"] for e in endpoints}
-    assert types == {"dynamodb": "Gateway", "secretsmanager": "Interface"}
+    assert types == {"dynamodb": "Gateway", "secretsmanager": "Interface", "dynamodb-streams": "Interface"}
     assert not ec2.describe_nat_gateways()["NatGateways"]
+
+
+def test_redriver_consumes_the_failure_queue_within_its_visibility_timeout(deployed: dict[str, str]) -> None:
+    lam = boto3.client("lambda", region_name=REGION)
+    name = deployed["RedriverFunctionName"]
+    [esm] = lam.list_event_source_mappings(FunctionName=name)["EventSourceMappings"]
+    queue_name = deployed["FailureQueueUrl"].rsplit("/", 1)[1]
+    assert esm["EventSourceArn"].endswith(":" + queue_name)
+    assert esm["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    attrs = boto3.client("sqs", region_name=REGION).get_queue_attributes(
+        QueueUrl=deployed["FailureQueueUrl"], AttributeNames=["All"]
+    )["Attributes"]
+    timeout = lam.get_function_configuration(FunctionName=name)["Timeout"]
+    # Lambda refuses an SQS mapping whose queue hides a message for less than the function may run
+    assert int(attrs["VisibilityTimeout"]) >= 6 * int(timeout)
+    assert json.loads(attrs["RedrivePolicy"])["deadLetterTargetArn"].endswith(
+        ":" + deployed["UnredrivableQueueUrl"].rsplit("/", 1)[1]
+    )
+    env = _env(name)
+    assert env["AWS_ENDPOINT_URL_DYNAMODB_STREAMS"] == (
+        "https://vpce-0stub-1a2b.streams.dynamodb.us-east-1.vpce.amazonaws.com"
+    )

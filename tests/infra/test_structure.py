@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cfn_rules import evaluate_condition
+from cfn_rules import evaluate_condition, refusals
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -103,7 +103,8 @@ def test_cache_accepts_6379_only_from_the_function_groups(of_type: OfType) -> No
     ingress = [r["Properties"] for r in of_type("AWS::EC2::SecurityGroupIngress").values()]
     to_cache = [r for r in ingress if r["GroupId"] == {"Fn::GetAtt": ["CacheSecurityGroup", "GroupId"]}]
     assert {json.dumps(r["SourceSecurityGroupId"]) for r in to_cache} == {
-        json.dumps({"Fn::GetAtt": [f"{fn}SecurityGroup", "GroupId"]}) for fn in ("Invalidator", "Reader")
+        json.dumps({"Fn::GetAtt": [f"{fn}SecurityGroup", "GroupId"]})
+        for fn in ("Invalidator", "Reader", "Redriver")
     }
     assert all((r["FromPort"], r["ToPort"]) == (6379, 6379) for r in to_cache)
 
@@ -166,7 +167,11 @@ def test_existing_table_switch_uses_the_given_stream(template: dict[str, Any]) -
 
 @pytest.mark.parametrize(
     ("name", "handler"),
-    [("InvalidatorFunction", "invalidator.handler.handler"), ("ReaderFunction", "reader.handler.handler")],
+    [
+        ("InvalidatorFunction", "invalidator.handler.handler"),
+        ("ReaderFunction", "reader.handler.handler"),
+        ("RedriverFunction", "redriver.handler.handler"),
+    ],
 )
 def test_functions_run_arm64_python312_in_the_vpc_with_tracing(
     resources: dict[str, Any], name: str, handler: str
@@ -305,7 +310,8 @@ def test_alarms_cover_lag_errors_failures(of_type: OfType) -> None:
         ("AWS/SQS", "ApproximateNumberOfMessagesVisible"),
         ("streamcache", "RecordsFailed"),
     }
-    assert len(of_type("AWS::CloudWatch::Alarm")) == 5  # Errors for both functions
+    # Errors for both functions; visible messages on the failure queue and on the unredrivable one
+    assert len(of_type("AWS::CloudWatch::Alarm")) == 6
 
 
 def test_alarm_actions_only_with_a_topic(of_type: OfType) -> None:
@@ -330,3 +336,40 @@ def test_every_parameter_and_output_is_documented(template: dict[str, Any]) -> N
     doc = (REPO / "docs" / "deploy.md").read_text()
     for name in [*template["Parameters"], *template["Outputs"]]:
         assert f"`{name}`" in doc, name
+
+
+def test_redriver_reads_the_stream_consumes_the_queue_and_nothing_else(statements: Statements) -> None:
+    actions = _actions(statements, "RedriverRole")
+    for action in ("dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"):
+        assert actions[action]["Fn::If"][0] == "UseExistingTable"
+    for action in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"):
+        assert actions[action] == {"Fn::GetAtt": ["FailureQueue", "Arn"]}
+    assert actions["secretsmanager:GetSecretValue"] == {"Ref": "RedriverCacheSecret"}
+    assert not any(a.startswith(("dynamodb:GetItem", "dynamodb:Query", "sqs:SendMessage")) for a in actions)
+
+
+def test_redriver_mapping_reports_item_failures(resources: dict[str, Any]) -> None:
+    props = resources["RedriverEventSourceMapping"]["Properties"]
+    assert props["EventSourceArn"] == {"Fn::GetAtt": ["FailureQueue", "Arn"]}
+    assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+
+
+def test_redriver_can_be_switched_off_and_nat_needs_an_existing_vpc(template: dict[str, Any]) -> None:
+    off = {"RedriveStreamsAccess": "off", "CodeBucket": "b"}
+    assert not evaluate_condition(template, "RedriverEnabled", off)
+    redriver = [n for n, r in template["Resources"].items() if r.get("Condition") == "RedriverEnabled"]
+    assert {"RedriverFunction", "RedriverRole", "RedriverCacheUser", "RedriverEventSourceMapping"} <= set(
+        redriver
+    )
+    assert refusals(template, {"RedriveStreamsAccess": "nat", "CodeBucket": "b"})
+    assert not refusals(
+        template,
+        {
+            "RedriveStreamsAccess": "nat",
+            "CreateVpc": "false",
+            "VpcId": "vpc-1",
+            "PrivateSubnetIds": "subnet-1,subnet-2",
+            "PrivateRouteTableIds": "rtb-1",
+            "CodeBucket": "b",
+        },
+    )
