@@ -82,7 +82,8 @@ main() {
     "InvalidatorCodeKey=$(upload invalidator "$bucket" "$stack")"
     "ReaderCodeKey=$(upload reader "$bucket" "$stack")"
     "RedriverCodeKey=$(upload redriver "$bucket" "$stack")"
-    "RotatorCodeKey=$(upload rotator "$bucket" "$stack")")
+    "RotatorCodeKey=$(upload rotator "$bucket" "$stack")"
+    "LayerCodeKey=$(upload streamcache-layer "$bucket" "$stack")")
   if [[ " $* " != *" DynamoDbPrefixListId="* ]]; then
     local pl
     pl=$(dynamodb_prefix_list "$aws_region")

@@ -176,6 +176,14 @@ def test_function_names_fit_lambdas_limit_for_the_longest_stack_name(template: T
             assert len(rendered) <= LAMBDA_FUNCTION_NAME_MAX, name
 
 
+def test_layer_name_fits_lambdas_limit_for_the_longest_stack_name(template: Template) -> None:
+    layers = [r for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::LayerVersion"]
+    assert layers
+    for layer in layers:
+        name = _render(layer["Properties"]["LayerName"], _pseudo(LONGEST_STACK_NAME))
+        assert len(name) <= 140 and re.fullmatch(r"[a-zA-Z0-9-_]+", name), name
+
+
 def _elasticache_ids(template: Template) -> list[tuple[str, Any]]:
     found = []
     for name, res in template["Resources"].items():

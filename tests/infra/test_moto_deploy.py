@@ -42,6 +42,9 @@ PARAMETERS = {
     "CodeBucket": BUCKET,
     "InvalidatorCodeKey": "streamcache/abc/invalidator.zip",
     "ReaderCodeKey": "streamcache/abc/reader.zip",
+    "RedriverCodeKey": "streamcache/abc/redriver.zip",
+    "RotatorCodeKey": "streamcache/abc/rotator.zip",
+    "LayerCodeKey": "streamcache/abc/streamcache-layer.zip",
     "HashKeyName": "pk",
     "RangeKeyName": "sk",
     "RangeKeyType": "N",
@@ -164,7 +167,7 @@ def aws(monkeypatch: pytest.MonkeyPatch, fake_aws: None) -> Iterator[None]:
 def _upload_code() -> None:
     s3 = boto3.client("s3", region_name=REGION)
     s3.create_bucket(Bucket=BUCKET)
-    for key in (PARAMETERS["InvalidatorCodeKey"], PARAMETERS["ReaderCodeKey"]):
+    for key in [v for k, v in PARAMETERS.items() if k.endswith("CodeKey")]:
         s3.put_object(Bucket=BUCKET, Key=key, Body=_zip())
 
 
@@ -207,6 +210,9 @@ def test_stack_reaches_create_complete_with_outputs(deployed: dict[str, str]) ->
     assert deployed["InvalidatorFunctionName"].startswith(f"{STACK}-InvalidatorFunction-")
     assert deployed["ReaderFunctionName"].startswith(f"{STACK}-ReaderFunction-")
     assert deployed["RedisEndpoint"] == "stub-primary.cache.amazonaws.com:6379"
+    # moto renders Ref of a LayerVersion as an object repr and ignores LayerName: check it through the API
+    [layer] = boto3.client("lambda", region_name=REGION).list_layers()["Layers"]
+    assert layer["LatestMatchingVersion"]["CompatibleRuntimes"] == ["python3.12"]
 
 
 def test_table_streams_new_and_old_images(deployed: dict[str, str]) -> None:

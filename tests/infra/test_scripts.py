@@ -14,7 +14,9 @@ DEPLOY = REPO / "infra" / "deploy.sh"
 BASH = shutil.which("bash") or "/bin/bash"
 FAKE_PACKAGE = """#!/usr/bin/env bash
 echo package >> "$AWS_CALLS"
-for name in invalidator reader redriver rotator; do echo "$name $(date +%N)" > "$DIST/$name.zip"; done
+for name in invalidator reader redriver rotator streamcache-layer; do
+  echo "$name $(date +%N)" > "$DIST/$name.zip"
+done
 """
 FAKE_AWS = """#!/usr/bin/env bash
 echo "$*" >> "$AWS_CALLS"
@@ -86,7 +88,7 @@ def test_deploy_uploads_hashed_zips_and_deploys_with_overrides(fake_env: dict[st
     assert run.returncode == 0, run.stderr
     calls = Path(fake_env["AWS_CALLS"]).read_text().splitlines()
     uploads = [c for c in calls if c.startswith("s3 cp")]
-    assert len(uploads) == 4
+    assert len(uploads) == 5
     assert all("s3://mybucket/streamcache/mystack/" in c for c in uploads)
     [deploy] = [c for c in calls if c.startswith("cloudformation deploy")]
     assert "--capabilities CAPABILITY_NAMED_IAM" in deploy
@@ -130,6 +132,6 @@ def test_deploy_hashes_with_shasum_where_sha256sum_is_missing(
     run = _run(["mystack", "mybucket"], env)
     assert run.returncode == 0, run.stderr
     calls = Path(fake_env["AWS_CALLS"]).read_text().splitlines()
-    assert calls.count("shasum") == 4
+    assert calls.count("shasum") == 5
     keys = [c.split("s3://mybucket/")[1] for c in calls if c.startswith("s3 cp")]
     assert all(len(k.split("/")[2]) == 16 for k in keys), keys
