@@ -1,7 +1,7 @@
 """Evaluate a template's Conditions and Rules for given parameter values, as CloudFormation does.
 
 Only the functions the templates use: Ref (parameters, with defaults), Condition,
-Fn::Equals/Not/And/Or, Fn::Contains, Fn::EachMemberIn. Values compare as strings,
+Fn::Equals/Not/And/Or, Fn::Contains, Fn::EachMemberIn, Fn::Join. Values compare as strings,
 as in CloudFormation (a Number parameter is its text); a CommaDelimitedList is a
 list. Anything else raises, so a template using more fails the tests loudly.
 """
@@ -35,6 +35,7 @@ _LOGIC = {
     "Fn::Or": any,
     "Fn::Contains": lambda args: args[1] in args[0],
     "Fn::EachMemberIn": lambda args: all(member in args[1] for member in args[0]),
+    "Fn::Join": lambda args: args[0].join(args[1]),
 }
 
 
@@ -68,3 +69,15 @@ def refusals(template: Template, given: dict[str, str]) -> list[str]:
             a["AssertDescription"] for a in rule["Assertions"] if not evaluate(a["Assert"], template, values)
         ]
     return failed
+
+
+def resolve(node: Any, template: Template, given: dict[str, str]) -> Any:
+    """``node`` with every Fn::If replaced by the branch these parameters choose."""
+    if isinstance(node, list):
+        return [resolve(item, template, given) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if "Fn::If" in node:
+        name, yes, no = node["Fn::If"]
+        return resolve(yes if evaluate_condition(template, name, given) else no, template, given)
+    return {key: resolve(value, template, given) for key, value in node.items()}

@@ -185,12 +185,17 @@ def test_layer_name_fits_lambdas_limit_for_the_longest_stack_name(template: Temp
 
 
 def _elasticache_ids(template: Template) -> list[tuple[str, Any]]:
-    found = []
-    for name, res in template["Resources"].items():
-        for key in ("ReplicationGroupId", "UserId", "UserGroupId", "ServerlessCacheName"):
-            if key in res.get("Properties", {}):
-                found.append((f"{name}.{key}", res["Properties"][key]))
-    return found
+    own_id = {
+        "AWS::ElastiCache::ReplicationGroup": "ReplicationGroupId",
+        "AWS::ElastiCache::User": "UserId",
+        "AWS::ElastiCache::UserGroup": "UserGroupId",
+        "AWS::ElastiCache::ServerlessCache": "ServerlessCacheName",
+    }
+    return [
+        (f"{name}.{own_id[res['Type']]}", res["Properties"][own_id[res["Type"]]])
+        for name, res in template["Resources"].items()
+        if res["Type"] in own_id
+    ]
 
 
 @pytest.mark.parametrize("engine", ["valkey", "redis"])
@@ -415,7 +420,7 @@ def test_each_secret_is_its_users_password_and_rotates(template: Template, name:
         {"Fn::Sub": f"{{{{resolve:secretsmanager:${{{name}CacheSecret}}:SecretString:password}}}}"}
     ]
     env = resources[f"{name}Function"]["Properties"]["Environment"]["Variables"]
-    assert env["REDIS_AUTH_SECRET_ARN"] == {"Ref": f"{name}CacheSecret"}
+    assert env["REDIS_AUTH_SECRET_ARN"]["Fn::If"][2] == {"Ref": f"{name}CacheSecret"}
     rotation = resources[f"{name}SecretRotation"]["Properties"]
     assert rotation["SecretId"] == {"Ref": f"{name}CacheSecret"}
     assert rotation["RotationLambdaARN"] == {"Fn::GetAtt": ["RotatorFunction", "Arn"]}

@@ -16,6 +16,10 @@ JUSTIFIED_WARNINGS = {
         "the empty default is only used when CreateVpc=false, where Rules/ExistingVpcNeedsIds "
         "demands real ids; cfn-lint resolves the default into that branch anyway"
     ),
+    ("W1030", "Parameters/ExistingCacheSecretArn/Default"): (
+        "the empty default is only used when CacheType is not existing, where Fn::If picks the stack's own "
+        "secret; Rules/ExistingCacheNeedsItsParameters demands a real ARN otherwise"
+    ),
 }
 
 

@@ -24,6 +24,7 @@ from typing import Any
 
 import boto3
 import pytest
+from cfn_rules import evaluate_condition
 from moto import mock_aws
 from moto.cloudformation.parsing import resource_class_from_type
 
@@ -94,12 +95,20 @@ def _numbers(params: dict[str, Any], given: dict[str, str]) -> dict[str, int]:
 
 def _replace(node: Any, removed: set[str], params: dict[str, Any]) -> Any:
     if isinstance(node, list):
-        return [_replace(item, removed, params) for item in node]
+        return [_replace(item, removed, params) for item in node if not _absent(item, params)]
     if isinstance(node, dict):
         return _replace_dict(node, removed, params)
     if isinstance(node, str) and "{{resolve:" in node:
         return _sub_text(node, removed)
     return node
+
+
+def _absent(item: Any, params: dict[str, Any]) -> bool:
+    """A list item ``Fn::If [cond, x, AWS::NoValue]`` whose condition is false: CloudFormation drops
+    it from the list, moto leaves a null behind (a managed policy then fails to parse)."""
+    if not (isinstance(item, dict) and "Fn::If" in item and item["Fn::If"][2] == {"Ref": "AWS::NoValue"}):
+        return False
+    return not params["__condition__"](item["Fn::If"][0])
 
 
 def _replace_dict(node: dict[str, Any], removed: set[str], params: dict[str, Any]) -> Any:
@@ -144,6 +153,7 @@ def moto_copy(template: dict[str, Any], given: dict[str, str] | None = None) -> 
             res["DependsOn"] = [d for d in depends if d not in removed]
     params = dict(copied["Parameters"], __numbers__=_numbers(copied["Parameters"], given or {}))
     params["__no_attributes__"] = no_attributes
+    params["__condition__"] = lambda name: evaluate_condition(template, name, given or {})
     return _replace(copied, removed, params)
 
 

@@ -41,6 +41,10 @@ def _branches(value: Any) -> Iterator[Any]:
         yield value
 
 
+def _text(value: Any) -> str:
+    return json.dumps(value) if isinstance(value, dict) else str(value)
+
+
 def _ingress_rules(of_type: OfType) -> Iterator[tuple[str, dict[str, Any]]]:
     for name, sg in of_type("AWS::EC2::SecurityGroup").items():
         for rule in sg["Properties"].get("SecurityGroupIngress", []):
@@ -74,7 +78,10 @@ def test_no_egress_allows_every_port(of_type: OfType) -> None:
         if rule["IpProtocol"] == "-1":
             assert rule["CidrIp"] == "127.0.0.1/32", f"{name}: only the no-egress placeholder may use -1"
         else:
-            assert rule["FromPort"] == rule["ToPort"] and rule["FromPort"] in (443, 6379), name
+            assert rule["FromPort"] == rule["ToPort"], name
+            # the cache port is 6379, or the existing cache's own port (CacheType=existing)
+            ports = {_text(port) for port in _branches(rule["FromPort"])}
+            assert ports <= {"443", "6379", '{"Ref": "ExistingCachePort"}'}, name
 
 
 def test_no_statement_allows_a_wildcard_action(statements: Statements) -> None:
