@@ -312,3 +312,68 @@ def test_redriver_consumes_the_failure_queue_within_its_visibility_timeout(deplo
     assert env["AWS_ENDPOINT_URL_DYNAMODB_STREAMS"] == (
         "https://vpce-0stub-1a2b.streams.dynamodb.us-east-1.vpce.amazonaws.com"
     )
+
+
+# ------------------------------------------------------------------ the other cache choices
+
+
+def _existing_network() -> dict[str, str]:
+    """A VPC with two private subnets and a cache security group, as a team that already runs a cache has."""
+    ec2 = boto3.client("ec2", region_name=REGION)
+    vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+    subnets = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.9.{i}.0/24", AvailabilityZone=f"{REGION}{az}")["Subnet"][
+            "SubnetId"
+        ]
+        for i, az in enumerate("ab")
+    ]
+    table = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+    group = ec2.create_security_group(GroupName="their-cache", Description="their cache", VpcId=vpc)[
+        "GroupId"
+    ]
+    return {
+        "CreateVpc": "false",
+        "VpcId": vpc,
+        "PrivateSubnetIds": ",".join(subnets),
+        "PrivateRouteTableIds": table,
+        "CacheType": "existing",
+        "ExistingCacheEndpoint": "their-cache.abc123.use1.cache.amazonaws.com",
+        "ExistingCacheSecurityGroupId": group,
+        "ExistingCacheSecretArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:their-cache-AbCdEf",
+        "ExistingCacheCluster": "true",
+        "RedriveStreamsAccess": "nat",
+    }
+
+
+def test_serverless_cache_stack_deploys(aws: None, template: dict[str, Any]) -> None:
+    _upload_code()
+    given = {**PARAMETERS, "CacheType": "serverless"}
+    outputs = _deploy(moto_copy(template, given), given)
+    env = _env(outputs["InvalidatorFunctionName"])
+    assert (
+        env["REDIS_URL"]
+        == "rediss://stub-ServerlessCache-Endpoint.Address:stub-ServerlessCache-Endpoint.Port/0"
+    )
+    assert env["REDIS_CLUSTER"] == "true"
+
+
+def test_existing_cache_stack_adds_only_ingress_to_its_group(aws: None, template: dict[str, Any]) -> None:
+    _upload_code()
+    network = _existing_network()
+    given = {**PARAMETERS, **network}
+    outputs = _deploy(moto_copy(template, given), given)
+    env = _env(outputs["ReaderFunctionName"])
+    assert env["REDIS_URL"] == f"rediss://{network['ExistingCacheEndpoint']}:6379/0"
+    assert (
+        env["REDIS_CLUSTER"] == "true" and env["REDIS_AUTH_SECRET_ARN"] == network["ExistingCacheSecretArn"]
+    )
+    ec2 = boto3.client("ec2", region_name=REGION)
+    [group] = ec2.describe_security_groups(GroupIds=[network["ExistingCacheSecurityGroupId"]])[
+        "SecurityGroups"
+    ]
+    sources = {pair["GroupId"] for rule in group["IpPermissions"] for pair in rule["UserIdGroupPairs"]}
+    assert len(sources) == 4  # invalidator, reader, redriver, client group
+    assert {rule["FromPort"] for rule in group["IpPermissions"]} == {6379}
+    assert (
+        "ConsumerSecretArn" in outputs and outputs["ConsumerSecretArn"] == network["ExistingCacheSecretArn"]
+    )
