@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from moto import mock_aws
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = REPO / "infra" / "cloudformation.json"
@@ -63,3 +64,10 @@ def _expand(statements: list[Any]) -> Iterator[dict[str, Any]]:
             yield from _expand([b for b in statement["Fn::If"][1:] if b != {"Ref": "AWS::NoValue"}])
         else:
             yield statement
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch, fake_aws: None) -> Iterator[None]:
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    with mock_aws(config={"lambda": {"use_docker": False}}):
+        yield

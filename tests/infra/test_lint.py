@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from cfnlint.api import ManualArgs, lint_file
 
 REPO = Path(__file__).resolve().parents[2]
@@ -42,3 +43,8 @@ def test_justified_warnings_are_documented() -> None:
     doc = (REPO / "docs" / "deploy.md").read_text()
     for rule, path in JUSTIFIED_WARNINGS:
         assert rule in doc and path in doc, (rule, path)
+
+
+@pytest.mark.parametrize("path", ["infra/table.json", "infra/examples/consumer.json"])
+def test_attachment_and_example_templates_lint_clean(path: str) -> None:
+    assert _matches(REPO / path) == []

@@ -19,13 +19,11 @@ import ipaddress
 import json
 import re
 import zipfile
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
 from cfn_rules import evaluate_condition
-from moto import mock_aws
 from moto.cloudformation.parsing import resource_class_from_type
 
 REGION = "us-east-1"
@@ -165,13 +163,6 @@ def _zip() -> bytes:
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("handler.py", "def handler(event, context):\n    return event\n")
     return buffer.getvalue()
-
-
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch, fake_aws: None) -> Iterator[None]:
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    with mock_aws(config={"lambda": {"use_docker": False}}):
-        yield
 
 
 def _upload_code() -> None:
