@@ -82,6 +82,7 @@ main() {
     "InvalidatorCodeKey=$(upload invalidator "$bucket" "$stack")"
     "ReaderCodeKey=$(upload reader "$bucket" "$stack")"
     "RedriverCodeKey=$(upload redriver "$bucket" "$stack")"
+    "CheckerCodeKey=$(upload checker "$bucket" "$stack")"
     "RotatorCodeKey=$(upload rotator "$bucket" "$stack")"
     "LayerCodeKey=$(upload streamcache-layer "$bucket" "$stack")")
   if [[ " $* " != *" DynamoDbPrefixListId="* ]]; then

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Build the Lambda zips for python3.12 on arm64: dist/invalidator.zip,
-# dist/reader.zip, dist/redriver.zip, and dist/rotator.zip (the RBAC password
+# dist/reader.zip, dist/redriver.zip, dist/checker.zip, and dist/rotator.zip (the RBAC password
 # rotation function).
 #
-# The invalidator, reader and redriver zips hold their handler package, the shared core
+# The invalidator, reader, redriver and checker zips hold their handler package, the shared core
 # streamcache/, and the runtime dependencies of requirements.txt as manylinux
 # aarch64 wheels for CPython 3.12. The rotator zip holds only rotator/ (it
 # needs nothing but the runtime's boto3).
@@ -152,7 +152,7 @@ main() {
   mkdir -p "$DIST" "$BUILD"
   install_dependencies "$BUILD/deps"
   local name
-  for name in invalidator reader redriver; do
+  for name in invalidator reader redriver checker; do
     build_function "$name" "$BUILD/deps"
   done
   build_function rotator ""

@@ -330,9 +330,27 @@ def test_defaults_let_a_redis_outage_of_the_documented_length_lose_nothing(templ
 # ------------------------------------------------------------------ issue 12.15: RBAC
 
 
-def _lua_commands() -> set[str]:
-    text = "".join(p.read_text() for p in (REPO / "streamcache" / "lua").glob("*.lua"))
+# Which Lua scripts each RBAC user runs (ACLs check the commands a script calls, too).
+SCRIPTS = {
+    "InvalidatorCacheUser": ["streamcache/lua/apply.lua", "streamcache/ops/sample.lua"],
+    "RedriverCacheUser": ["streamcache/lua/apply.lua"],
+    "ReaderCacheUser": ["streamcache/lua/lease.lua", "streamcache/lua/fill.lua"],
+    "CheckerCacheUser": ["streamcache/lua/apply.lua"],
+}
+
+
+def _lua_commands(scripts: list[str]) -> set[str]:
+    text = "".join((REPO / path).read_text() for path in scripts)
     return {c.lower() for c in re.findall(r'redis\.p?call\(\s*"(\w+)"', text)}
+
+
+def test_every_shipped_lua_script_is_assigned_to_a_user() -> None:
+    shipped = {
+        str(p.relative_to(REPO)) for p in (REPO / "streamcache").rglob("*.lua") if "local" not in p.parts
+    }
+    assert shipped <= {path for scripts in SCRIPTS.values() for path in scripts}, (
+        "a new script: assign its user"
+    )
 
 
 def _pipeline_commands() -> set[str]:
@@ -373,7 +391,12 @@ DANGEROUS = {
 
 
 @pytest.mark.parametrize(
-    ("user", "extra"), [("InvalidatorCacheUser", _pipeline_commands()), ("ReaderCacheUser", set())]
+    ("user", "extra"),
+    [
+        ("InvalidatorCacheUser", _pipeline_commands()),
+        ("RedriverCacheUser", _pipeline_commands()),
+        ("ReaderCacheUser", set()),
+    ],
 )
 def test_each_function_user_may_run_exactly_what_its_code_calls(
     template: Template, user: str, extra: set[str]
@@ -384,11 +407,20 @@ def test_each_function_user_may_run_exactly_what_its_code_calls(
         "evalsha",
         "eval",
         "script|load",
-    } | _lua_commands()  # ACLs also check commands inside scripts
+    } | _lua_commands(SCRIPTS[user])  # ACLs check script calls too
     assert script_calls | extra <= allowed
     assert not allowed & DANGEROUS
     tokens = template["Resources"][user]["Properties"]["AccessString"]["Fn::Sub"][0].split()
     assert tokens[:1] == ["on"] and "-@all" in tokens
+
+
+def test_checker_user_runs_its_scripts_and_drains_only_the_sample_set(template: Template) -> None:
+    patterns, allowed = _access(template, "CheckerCacheUser")
+    assert patterns == ["~app:*"]
+    assert {"evalsha", "script|load", "zrangebyscore", "zrem", "zadd"} | _lua_commands(
+        SCRIPTS["CheckerCacheUser"]
+    ) <= allowed
+    assert not allowed & (DANGEROUS - {"del"})  # DEL: the checker removes its own sample set
 
 
 def test_reader_user_cannot_wait_or_write_outside_scripts_it_needs(template: Template) -> None:

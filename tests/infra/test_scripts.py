@@ -14,7 +14,7 @@ DEPLOY = REPO / "infra" / "deploy.sh"
 BASH = shutil.which("bash") or "/bin/bash"
 FAKE_PACKAGE = """#!/usr/bin/env bash
 echo package >> "$AWS_CALLS"
-for name in invalidator reader redriver rotator streamcache-layer; do
+for name in invalidator reader redriver checker rotator streamcache-layer; do
   echo "$name $(date +%N)" > "$DIST/$name.zip"
 done
 """
@@ -88,7 +88,7 @@ def test_deploy_uploads_hashed_zips_and_deploys_with_overrides(fake_env: dict[st
     assert run.returncode == 0, run.stderr
     calls = Path(fake_env["AWS_CALLS"]).read_text().splitlines()
     uploads = [c for c in calls if c.startswith("s3 cp")]
-    assert len(uploads) == 5
+    assert len(uploads) == 6  # invalidator, reader, redriver, checker, rotator, layer
     assert all("s3://mybucket/streamcache/mystack/" in c for c in uploads)
     [deploy] = [c for c in calls if c.startswith("cloudformation deploy")]
     assert "--capabilities CAPABILITY_NAMED_IAM" in deploy
@@ -96,6 +96,7 @@ def test_deploy_uploads_hashed_zips_and_deploys_with_overrides(fake_env: dict[st
     for override in ("CodeBucket=mybucket", "DynamoDbPrefixListId=pl-0123abcd", "RangeKeyName=sk"):
         assert override in deploy
     assert "InvalidatorCodeKey=streamcache/mystack/" in deploy
+    assert "CheckerCodeKey=streamcache/mystack/" in deploy
     assert calls[-1].startswith("cloudformation describe-stacks")
 
 
@@ -132,6 +133,6 @@ def test_deploy_hashes_with_shasum_where_sha256sum_is_missing(
     run = _run(["mystack", "mybucket"], env)
     assert run.returncode == 0, run.stderr
     calls = Path(fake_env["AWS_CALLS"]).read_text().splitlines()
-    assert calls.count("shasum") == 5
+    assert calls.count("shasum") == 6
     keys = [c.split("s3://mybucket/")[1] for c in calls if c.startswith("s3 cp")]
     assert all(len(k.split("/")[2]) == 16 for k in keys), keys

@@ -114,7 +114,7 @@ def test_cache_accepts_its_port_only_from_the_function_and_client_groups(of_type
     to_cache = [r for r in ingress if r["GroupId"] == CACHE_SG]
     assert {json.dumps(r["SourceSecurityGroupId"]) for r in to_cache} == {
         json.dumps({"Fn::GetAtt": [f"{fn}SecurityGroup", "GroupId"]})
-        for fn in ("Invalidator", "Reader", "Redriver", "CacheClient")
+        for fn in ("Invalidator", "Reader", "Redriver", "Checker", "CacheClient")
     }
     assert all(r["FromPort"] == r["ToPort"] == CACHE_PORT for r in to_cache)
 
@@ -404,9 +404,10 @@ def test_alarms_cover_lag_errors_failures(of_type: OfType) -> None:
         ("AWS/Lambda", "Errors"),
         ("AWS/SQS", "ApproximateNumberOfMessagesVisible"),
         ("streamcache", "RecordsFailed"),
+        ("streamcache", "Inconsistent"),  # the consistency checker (tests/infra/test_checker_stack.py)
     }
-    # Errors for both functions; visible messages on the failure queue and on the unredrivable one
-    assert len(of_type("AWS::CloudWatch::Alarm")) == 6
+    # Errors for the invalidator, reader and checker; Inconsistent; failure and unredrivable queues
+    assert len(of_type("AWS::CloudWatch::Alarm")) == 8
 
 
 def test_alarm_actions_only_with_a_topic(of_type: OfType) -> None:
