@@ -24,6 +24,7 @@ from streamcache.keys import cache_key
 from streamcache.local import events
 from streamcache.local.redis_server import RedisServer
 from streamcache.local.tables import create_table
+from streamcache.ops import sampling
 from streamcache.ops.sampling import samples_key
 
 PREFIX = "app:"
@@ -64,11 +65,13 @@ def test_invalidator_user_applies_a_batch_and_its_consistency_samples(
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     invalidator_handler.reset()
+    sampling.configure(None)  # the sampler is built once per process: rebuild it from this environment
     try:
         record = events.record("orders", "INSERT", ORDER, events.FIRST_SEQUENCE, new=events.item(ORDER))
         assert invalidator_handler.handler(events.event([record]), None) == {"batchItemFailures": []}
     finally:
         invalidator_handler.reset()
+        sampling.configure(None)
     assert admin.exists(cache_key("orders", ORDER, ("pk", "sk"), PREFIX))
     assert admin.zcard(samples_key(PREFIX)) == 2  # the marker and one sample
     admin.close()
