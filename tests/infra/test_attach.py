@@ -130,6 +130,7 @@ def test_consumer_example_code_is_the_documented_one() -> None:
     body = code.split('"""', 2)[2].strip()
     assert body in (REPO / "docs" / "deploy.md").read_text()
     compile(code, "index.py", "exec")
+    assert len(code) <= 4096  # CloudFormation's limit for inline (ZipFile) function code
 
 
 # ------------------------------------------------------------------ two tables, one invalidator

@@ -463,3 +463,22 @@ def test_each_secret_is_its_users_password_and_rotates(template: Template, name:
     secret = json.loads(template_text)
     assert secret["username"] == _render(user["UserName"], _pseudo())
     assert secret["user_arn"].endswith(":user:" + _render(user["UserId"], _pseudo()))
+
+
+# ------------------------------------------------------------------ CloudFormation's own quotas
+
+# (path, largest body CloudFormation takes the way docs/deploy.md deploys it)
+TEMPLATE_BODIES = [
+    ("infra/cloudformation.json", 1_000_000),  # deploy.sh uploads it to S3: 1 MB
+    ("infra/table.json", 51_200),  # deployed with --template-file and no bucket: inline limit
+    ("infra/examples/consumer.json", 51_200),
+]
+
+
+@pytest.mark.parametrize(("path", "limit"), TEMPLATE_BODIES)
+def test_templates_fit_cloudformations_quotas(path: str, limit: int) -> None:
+    body = (REPO / path).read_text()
+    assert len(body.encode()) <= limit
+    parsed = json.loads(body)
+    assert len(parsed["Resources"]) <= 500
+    assert len(parsed.get("Parameters", {})) <= 200 and len(parsed.get("Outputs", {})) <= 200
