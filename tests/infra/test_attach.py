@@ -106,7 +106,8 @@ def test_table_stack_refuses_a_record_age_lambda_refuses() -> None:
 
 
 def test_consumer_example_deploys_with_the_main_stack_exports(main_stack: dict[str, str]) -> None:
-    given = {"MainStackName": STACK}
+    layer = boto3.client("lambda", region_name=REGION).list_layers()["Layers"][0]["LatestMatchingVersion"]
+    given = {"MainStackName": STACK, "LayerArn": layer["LayerVersionArn"]}
     outputs = _deploy_stack("sc-consumer", moto_copy(_load("infra/examples/consumer.json"), given), given)
     config = boto3.client("lambda", region_name=REGION).get_function_configuration(
         FunctionName=outputs["ConsumerFunctionName"]
@@ -118,7 +119,10 @@ def test_consumer_example_deploys_with_the_main_stack_exports(main_stack: dict[s
     assert env["REDIS_URL"] == reader_env["REDIS_URL"] and env["REDIS_CLUSTER"] == reader_env["REDIS_CLUSTER"]
     assert env["TABLE_NAME"] == main_stack["TableName"]
     assert env["REDIS_AUTH_SECRET_ARN"] == main_stack["ConsumerSecretArn"]
-    assert [layer["Arn"] for layer in config.get("Layers", [])] in ([main_stack["LayerArn"]], [])
+    # moto's CloudFormation drops Layers (as it drops Architectures): the template says it instead
+    assert [layer["Arn"] for layer in config.get("Layers", [])] in ([given["LayerArn"]], [])
+    function = _load("infra/examples/consumer.json")["Resources"]["ConsumerFunction"]["Properties"]
+    assert function["Layers"] == [{"Ref": "LayerArn"}] and function["Architectures"] == ["arm64"]
     assert config["VpcConfig"]["SecurityGroupIds"] == [main_stack["ClientSecurityGroupId"]]
     assert ",".join(config["VpcConfig"]["SubnetIds"]) == main_stack["PrivateSubnetIds"]
 
