@@ -54,7 +54,7 @@ soak: install
 package: install
 	bash infra/package.sh
 
-deploy:
+deploy: install
 	@test -n "$(STACK)" -a -n "$(BUCKET)" || { echo "usage: make deploy STACK=<name> BUCKET=<s3 bucket>" >&2; exit 2; }
 	bash infra/deploy.sh "$(STACK)" "$(BUCKET)" $(PARAMS)
 
