@@ -70,7 +70,9 @@ class Mix:
     deliver, read, raced read; ``burst``: up to this many writes to one key per
     write step; ``max_batch``: the event source mapping's batch size;
     ``rewind_after_failure``: see ``Shard``; ``views``: stream view type per table
-    (tables not named use the world's view).
+    (tables not named use the world's view); ``clock_skew_ms``: DynamoDB's clock ahead
+    of Redis's (see ``model.Truth``); ``fill_margin_ms``: the invalidator's
+    FILL_CLOCK_MARGIN_MS.
     """
 
     keys: tuple[int, ...] = tuple(range(len(KEY_POOL)))
@@ -79,6 +81,8 @@ class Mix:
     max_batch: int = 8
     rewind_after_failure: bool = False
     views: tuple[tuple[str, str], ...] = ()
+    clock_skew_ms: float = 0.0
+    fill_margin_ms: int = FILL_MARGIN_MS
 
 
 @dataclass
@@ -161,12 +165,15 @@ class World:
         self.stats = stats
         self.mix = mix or Mix()
         sequences = sequence_source(sequence_start, gaps or [1, 7, 100])
-        self.truth = model.Truth(SCHEMAS, sequences, view, table_views=dict(self.mix.views))
+        self.truth = model.Truth(
+            SCHEMAS, sequences, view, table_views=dict(self.mix.views), clock_skew_ms=self.mix.clock_skew_ms
+        )
+        self.fill_margin_ms = self.mix.fill_margin_ms
         settings = Settings(
             redis_url="redis://unused",
             key_schema=SCHEMAS,
             cache_ttl_seconds=TTL_S,
-            fill_clock_margin_ms=FILL_MARGIN_MS,
+            fill_clock_margin_ms=self.fill_margin_ms,
         )
         self.invalidator = Invalidator(settings, client, KeySchemas(SCHEMAS, None))
         self.scripts = Scripts.register(client)
@@ -272,7 +279,7 @@ class World:
             ck, _ = self.truth.record_states[i]
             commands.append(invalidation_for(self.truth.records[i], ck))
         outcomes = apply_commands(
-            self.client, self.scripts.apply, commands, TTL_S, fill_margin_ms=FILL_MARGIN_MS
+            self.client, self.scripts.apply, commands, TTL_S, fill_margin_ms=self.fill_margin_ms
         )
         failed = [c for c, o in zip(indexes, outcomes, strict=True) if isinstance(o, Exception)]
         self.shard.skipped.extend(failed)  # not confirmed: redriven again later
