@@ -116,7 +116,7 @@ MUTANTS = (
       ("tests/functional/test_reader_resilience.py",)),
     # -- settings, emulator, template
     M("TABLE_NAME added to ALLOWED_TABLES", "streamcache/settings.py", "    if not names and table_name:",
-      "    if table_name:", ("tests/unit/test_settings.py",)),
+      "    if table_name:", ("tests/unit/test_settings.py", "tests/functional/test_reader_guards.py")),
     M("emulator retries once too often", "streamcache/local/esm.py",
       "        if limit != -1 and attempt.retries >= limit:",
       "        if limit != -1 and attempt.retries > limit:",

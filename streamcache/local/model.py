@@ -68,6 +68,7 @@ class Truth:
         sequences: Iterator[int],
         view: str = "NEW_AND_OLD_IMAGES",
         prefix: str = "",
+        *,
         table_views: Mapping[str, str] | None = None,
         clock_skew_ms: float = 0.0,
     ) -> None:

@@ -114,3 +114,17 @@ def test_without_table_name_or_allowed_tables_every_table_is_refused(no_allow_li
     query = "pk=u1&sk=1" if table == "orders" else "id=u1"
     answer = reader_handler.handler(function_url_event("GET", f"/items/{table}", query), None)
     assert answer["statusCode"] == 403, answer
+
+
+def test_allowed_tables_when_set_is_the_whole_list_even_for_the_default_table(
+    reader_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, dynamodb
+) -> None:
+    # TABLE_NAME is only the default of ALLOWED_TABLES: once the list is set, it alone decides.
+    monkeypatch.setenv("TABLE_NAME", "orders")
+    monkeypatch.setenv("ALLOWED_TABLES", "users")
+    reader_runtime.reset()
+    refused = reader_handler.handler({"key": {"pk": "u1", "sk": 1}}, None)  # the default table
+    assert refused["error"]["status"] == 403, refused
+    assert "'orders' is not readable" in refused["error"]["message"]
+    allowed = reader_handler.handler({"table": "users", "key": {"id": "u1"}}, None)
+    assert allowed == {"found": False, "item": None, "source": "dynamodb"}
