@@ -202,23 +202,26 @@ def debug_sleep(server: RedisServer, seconds: float) -> Iterator[threading.Threa
     sleeper = threading.Thread(target=sleep)
     sleeper.start()
     try:
-        wait_unresponsive(server, sleeper)
+        assert wait_unresponsive(server, sleeper), f"DEBUG SLEEP never took hold: {replies}"
         yield sleeper
     finally:
         sleeper.join()
     assert replies == [b"OK"], replies
 
 
-def wait_unresponsive(server: RedisServer, sleeper: threading.Thread) -> None:
-    """Until a PING times out: the sleep has begun (no guess at how long it takes to start)."""
+def wait_unresponsive(server: RedisServer, sleeper: threading.Thread) -> bool:
+    """Until a PING times out (True: the sleep has begun), or the sleeper is done (False).
+
+    No guess at how long the sleep takes to start.
+    """
     # No retries: redis-py would otherwise retry the timed-out PING until the sleep ends.
     with server.client(socket_timeout=0.1, retry=Retry(NoBackoff(), 0)) as probe:
         while sleeper.is_alive():
             try:
                 probe.ping()
             except redis.TimeoutError:
-                return
-    raise AssertionError("the server answered every PING: DEBUG SLEEP never took hold")
+                return True
+    return False
 
 
 @pytest.mark.parametrize("seed", range(RUNS))
