@@ -64,7 +64,10 @@ def _consistent(name: str, params: dict[str, Any]) -> bool:
 def wire_reads(reader_env: dict[str, str]) -> Iterator[WireReads]:
     """Records every DynamoDB read of clients made from now on (the reader's included)."""
     reads = WireReads()
-    session = boto3._get_default_session()
+    if boto3.DEFAULT_SESSION is None:
+        boto3.setup_default_session()
+    session = boto3.DEFAULT_SESSION
+    assert session is not None
     session.events.register("before-parameter-build.dynamodb", reads.check)
     aws.client.cache_clear()  # the reader's client must be made after the hook
     reader_runtime.reset()
