@@ -175,8 +175,9 @@ class TlsRedisServer(RedisServer):
 def running_tls_redis() -> Iterator[TlsRedisServer]:
     """A TLS-only redis-server on a free port; ``.url`` is rediss://, ``.files.ca_cert`` its CA."""
     server = TlsRedisServer(make_tls_files())
+    server.start()
     try:
-        yield server.start()
+        yield server
     finally:
         server.stop()
         shutil.rmtree(server.workdir, ignore_errors=True)

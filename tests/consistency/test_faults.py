@@ -41,7 +41,7 @@ RUNS = 3
 AOF = ("--appendonly", "yes", "--appendfsync", "always")
 # The protocol's safety does not depend on how long the invalidator waits, only that a
 # wait can expire; a short budget keeps a frozen server from costing 3 x 2 s per delivery.
-FAULT_TIMEOUTS = Timeouts(connect_s=0.2, socket_s=0.2, retries=1)
+FAULT_TIMEOUTS = Timeouts(connect_s=0.1, socket_s=0.1, retries=1)
 # Forced steps while a fault lasts, until both clients have met it; the fault lasts until
 # the test lifts it, so only a broken client (or a fault that never struck) runs out.
 TRIES = 50
@@ -253,7 +253,7 @@ def test_redis_frozen_with_sigstop(own_redis: RedisServer, stats: Stats, seed: i
         # Commands sent now wait in the socket: the frozen server runs them once thawed,
         # after the invalidator has reported them failed.
         felt_by_both(world)
-        ticks(world, 8)
+        ticks(world, 4)
     finally:
         os.kill(pid, signal.SIGCONT)
     stats.fault("redis frozen (SIGSTOP)")
