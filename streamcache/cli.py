@@ -65,6 +65,12 @@ def _demo_parser(commands: Any) -> None:
     )
     p.add_argument("--items", type=_int_in(10, 5000), default=300, help="items to write (default 300)")
     p.add_argument("--batch-size", type=_int_in(1, 10_000), default=100, help="ESM BatchSize (default 100)")
+    p.add_argument(
+        "--parallelization-factor",
+        type=_int_in(1, 10),
+        default=2,
+        help="ESM ParallelizationFactor: concurrent batches per shard (default 2)",
+    )
     p.add_argument("--verbose", action="store_true", help="show the functions' logs and metrics")
     _redis_option(p)
 
@@ -96,7 +102,17 @@ def _consume_parser(commands: Any) -> None:
         "--no-report-batch-item-failures", action="store_true", help="ignore partial batch responses"
     )
     p.add_argument("--starting-position", choices=("TRIM_HORIZON", "LATEST"), default="TRIM_HORIZON")
-    p.add_argument("--destination", help="OnFailure destination: an SQS queue URL or a JSON-lines file")
+    p.add_argument(
+        "--destination", help="OnFailure destination: an SQS queue URL, an SNS topic ARN or a JSON-lines file"
+    )
+    p.add_argument("--parallelization-factor", type=_int_in(1, 10), default=1, help="ParallelizationFactor")
+    p.add_argument(
+        "--filter",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="a FilterCriteria pattern (JSON); repeat for several (OR-ed)",
+    )
 
 
 def _redrive_parser(commands: Any) -> None:
@@ -143,7 +159,13 @@ def _demo(args: argparse.Namespace) -> int:
     from streamcache.local.demo import DemoOptions, run_demo
 
     return run_demo(
-        DemoOptions(items=args.items, verbose=args.verbose, redis=args.redis, batch_size=args.batch_size)
+        DemoOptions(
+            items=args.items,
+            verbose=args.verbose,
+            redis=args.redis,
+            batch_size=args.batch_size,
+            parallelization_factor=args.parallelization_factor,
+        )
     )
 
 
@@ -161,6 +183,8 @@ def _consume(args: argparse.Namespace) -> int:
         maximum_retry_attempts=args.max_retry_attempts,
         maximum_record_age_s=args.max_record_age,
         starting_position=args.starting_position,
+        parallelization_factor=args.parallelization_factor,
+        filters=tuple(args.filter),
     )
     options = ConsumeOptions(
         table=args.table,

@@ -36,7 +36,7 @@ from typing import Any
 from streamcache import lag
 from streamcache.keys import cache_key
 from streamcache.local import esm
-from streamcache.local.destination import SqsDestination, read_failures, sqs_client
+from streamcache.local.destination import QueuePolling, SqsDestination, read_failures, sqs_client
 from streamcache.local.embedded import EmbeddedAws, embedded_aws, local_redis, patched_environ
 from streamcache.local.inspect import holding
 from streamcache.local.poller import (
@@ -77,6 +77,8 @@ class DemoOptions:
     redis: str = "auto"  # auto | redis-server | fakeredis
     batch_size: int = 100
     max_retry_attempts: int = 2
+    # Concurrent batches per shard: above 1 so that concurrent invalidator invocations are exercised.
+    parallelization_factor: int = 2
 
 
 @dataclass
@@ -203,7 +205,10 @@ def _write_while_delivering(
 
     say = progress.say
     say(f"[1/5] writing {options.items} items, then updates and deletes, to table {TABLE!r}")
-    say("      meanwhile the event source mapping polls the stream (4 polls/s) and invokes the invalidator")
+    say(
+        "      meanwhile the event source mapping polls the stream (4 polls/s) and invokes the invalidator"
+        f" ({mapping.config.parallelization_factor} concurrent batch(es) per shard)"
+    )
     say(f"      poison: the update of {POISON_KEY}; the wrapped invalidator raises on it")
     invalidator_handler.reset()
     writes_done = threading.Event()
@@ -237,6 +242,9 @@ def _mapping(
         bisect_batch_on_function_error=True,
         report_batch_item_failures=True,
         maximum_retry_attempts=options.max_retry_attempts,
+        # --verbose prints each invocation's metrics: Powertools' metric buffer is one per process,
+        # so invocations run one at a time there.
+        parallelization_factor=1 if options.verbose else options.parallelization_factor,
     )
     handler: esm.Handler = invalidator_handler.handler
     if not options.verbose:
@@ -309,7 +317,8 @@ def _poison_sequence_number(source: StreamSource) -> str:
 
 
 def _redrive(aws: EmbeddedAws, queue_url: str, cache: Any) -> RedriveReport:
-    failures = read_failures(queue_url, aws.endpoint_url)
+    # The embedded SQS is one process: a short poll is exact, so one empty answer means drained.
+    failures = read_failures(queue_url, polling=QueuePolling(wait_s=0, empty_polls=1))
     schemas = KeySchemas({TABLE: KEY_NAMES}, None)
     client = streams_client(aws.endpoint_url)
     return redrive(failures, lambda arn: DynamoDBStream(arn, client), cache, schemas)
