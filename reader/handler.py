@@ -14,14 +14,16 @@ from reader import direct, http, observe, response
 from reader.observe import metrics
 from reader.runtime import reset, runtime
 from reader.tracing import traced_handler
+from streamcache import aws
 
 __all__ = ["handler", "lookup", "reset"]
 
 
 def _handle(event: Any, context: Any) -> dict[str, Any]:
-    if http.is_http(event):
-        return http.resolve(event, context)
-    return lookup(event)
+    with aws.invocation(context):  # DescribeTable never runs past the function's timeout
+        if http.is_http(event):
+            return http.resolve(event, context)
+        return lookup(event)
 
 
 handler = metrics.log_metrics(traced_handler(_handle))

@@ -5,8 +5,10 @@ Both send payload format 2.0; Powertools' ``LambdaFunctionUrlResolver`` and
 from the path). The routes are shared through one ``Router``.
 
 Statuses: 200 found, 404 not found (same body as a direct invoke), 400 bad
-key, 403 table not allowed, 405 other methods, 503 key schema or DynamoDB
-unavailable, 500 anything unexpected (generic message, exception logged).
+key or an event missing ``method``, ``rawPath`` or ``stage``, 403 table not
+allowed, 405 any other method (``TRACE`` and unknown ones too), 503 key schema
+unreadable or disagreeing with KEY_SCHEMA, or DynamoDB unavailable, 500
+anything unexpected (generic message, exception logged).
 Bodies are JSON; no answer ever carries a stack trace (``debug=False``).
 """
 
@@ -107,5 +109,38 @@ def is_http(event: object) -> bool:
 
 def resolve(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
     domain = str(event["requestContext"].get("domainName", ""))
-    app = function_url if ".lambda-url." in domain else http_api
+    is_function_url = ".lambda-url." in domain
+    refusal = _refusal(event, needs_stage=not is_function_url)
+    if refusal is not None:
+        return refusal
+    app = function_url if is_function_url else http_api
     return app.resolve(event, context)
+
+
+def _refusal(event: Mapping[str, Any], needs_stage: bool) -> dict[str, Any] | None:
+    """An answer for an event the resolvers cannot route: malformed (400), or a method they do not know (405).
+
+    Powertools raises ``KeyError`` on a missing field, and routes an unknown
+    method (``TRACE``, ``BREW``) to "no such route".
+    """
+    context = event["requestContext"]
+    fields = {"requestContext.http.method": context["http"].get("method"), "rawPath": event.get("rawPath")}
+    if needs_stage:
+        fields["requestContext.stage"] = context.get("stage")
+    missing = [name for name, value in fields.items() if not isinstance(value, str)]
+    if missing:
+        return _raw(400, response.error(400, f"not an HTTP request event: {missing[0]} is missing"))
+    if fields["requestContext.http.method"] not in ("GET", *OTHER_METHODS):
+        return _raw(405, response.error(405, "only GET is supported"), {"Allow": "GET"})
+    return None
+
+
+def _raw(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> dict[str, Any]:
+    """A payload 2.0 answer built without a resolver (the event could not be routed)."""
+    observe.refused(status)
+    return {
+        "statusCode": status,
+        "headers": {"Content-Type": JSON, **(headers or {})},
+        "body": response.to_json(body),
+        "isBase64Encoded": False,
+    }

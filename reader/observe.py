@@ -2,7 +2,8 @@
 
 Metrics (namespace POWERTOOLS_METRICS_NAMESPACE, default "streamcache"):
 CacheHit, CacheMiss, FillRejected, RedisError (counts) and LookupLatencyMs per
-lookup; RequestRejected (4xx answers) and RequestFailed (5xx answers) otherwise.
+lookup; RequestRejected (4xx answers) and RequestFailed (5xx answers) otherwise;
+KeySchemaMismatch when KEY_SCHEMA disagrees with a table's real key schema.
 Logs name the table, the source and what happened to the fill; never the
 item's contents, and never the key values at INFO (they may be personal data).
 """
@@ -48,6 +49,14 @@ def record(table: str, result: Result, started: float) -> None:
             "circuit_open": result.bypassed,
         },
     )
+
+
+def key_schema_mismatch() -> None:
+    """KEY_SCHEMA disagrees with the table: a configuration error the stack alarms on.
+
+    The 503 it answers is logged at ERROR where it is answered, with the message naming both schemas.
+    """
+    metrics.add_metric(name="KeySchemaMismatch", unit=MetricUnit.Count, value=1)
 
 
 def refused(status: int) -> None:

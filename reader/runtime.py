@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from reader import observe
 from reader.cacheaside import CacheAside, Expiry, Result
 from reader.request import RequestError
 from reader.tracing import cache_port, table_port
@@ -18,7 +19,7 @@ from streamcache.aws import client as aws_client
 from streamcache.circuit import CircuitBreaker
 from streamcache.codec import Typed
 from streamcache.connection import READER_TIMEOUTS, redis_client_or_deferred
-from streamcache.errors import UnknownTableError
+from streamcache.errors import KeySchemaMismatchError, UnknownTableError
 from streamcache.keys import cache_key
 from streamcache.schema import KeySchemas, TableKeys, describe_with_boto3
 from streamcache.settings import Settings
@@ -42,6 +43,9 @@ class Runtime:
         """The table's key names and types (DescribeTable once per table per environment)."""
         try:
             return self.schemas.typed_keys_of(table)
+        except KeySchemaMismatchError as err:  # loud, never stale: 503 + ERROR log + KeySchemaMismatch
+            observe.key_schema_mismatch()
+            raise UnavailableError(503, str(err)) from err
         except UnknownTableError as err:
             raise UnavailableError(503, f"cannot read the key schema of table {table!r}") from err
 

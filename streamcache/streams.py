@@ -73,13 +73,15 @@ def streams_client(endpoint_url: str | None = None) -> Any:
     import boto3
     from botocore.config import Config
 
+    from streamcache.aws import region  # AWS_REGION too: botocore alone reads only AWS_DEFAULT_REGION
+
     config = Config(
         account_id_endpoint_mode="disabled",
         connect_timeout=2,
         read_timeout=10,
         retries={"max_attempts": 3, "mode": "standard"},
     )
-    return boto3.client("dynamodbstreams", endpoint_url=endpoint_url, config=config)
+    return boto3.client("dynamodbstreams", endpoint_url=endpoint_url, region_name=region(), config=config)
 
 
 class DynamoDBStream:

@@ -49,6 +49,8 @@ from streamcache.local.redrive import RedriveReport, redrive
 from streamcache.local.replay import QUIET_ENV, without_metrics
 from streamcache.local.stream import DynamoDBStream, StreamSource, streams_client
 from streamcache.local.tables import create_orders_table
+from streamcache.ops import sampling
+from streamcache.ops.checker import Background, Checker, Report
 from streamcache.schema import KeySchemas
 
 TABLE = "orders"
@@ -91,11 +93,13 @@ class Outcome:
     mismatches: list[str] = field(default_factory=list)
     keys: int = 0
     invalidation_delays_ms: list[float] = field(default_factory=list)
+    consistency: Report | None = None  # the consistency checker's samples
 
     @property
     def verified(self) -> bool:
         wrong_answers = sum(reads["wrong answers"] for reads in self.reads)
-        return not self.mismatches and self.redrive.ok and not wrong_answers
+        inconsistent = self.consistency.final_inconsistent if self.consistency else 0
+        return not self.mismatches and self.redrive.ok and not wrong_answers and not inconsistent
 
 
 def typed_key(key: Key) -> dict[str, dict[str, str]]:
@@ -147,6 +151,9 @@ def _handler_env(aws: EmbeddedAws, redis_url: str, verbose: bool) -> dict[str, s
         "TABLE_NAME": TABLE,
         "ALLOWED_TABLES": TABLE,
         "DYNAMODB_ENDPOINT_URL": aws.endpoint_url or "",
+        # the consistency checker: a fifth of the records, checked 1 s after the invalidator
+        sampling.CONSISTENCY_SAMPLE_RATE: "0.2",
+        sampling.CONSISTENCY_CHECK_DELAYS: "1",
         **QUIET_ENV,
     }
     if verbose:
@@ -166,7 +173,16 @@ def _run(options: DemoOptions, aws: EmbeddedAws, redis_url: str, say: Say) -> Ou
     outcome = Outcome()
     progress = FoldedProgress(say, every_s=0.0 if options.verbose else 1.0)
     mapping = _mapping(options, source, destination, progress)
-    keys, writes = _write_while_delivering(options, dynamodb, mapping, progress, outcome)
+    sampling.configure(None)  # read this environment's sampling settings
+    checker_client = redis.Redis.from_url(redis_url)
+    config = sampling.SamplingConfig.from_env()
+    background = Background(Checker(checker_client, config), config.delays_s).start()
+    try:
+        keys, writes = _write_while_delivering(options, dynamodb, mapping, progress, outcome)
+    finally:
+        outcome.consistency = background.stop()
+        checker_client.close()
+        sampling.configure(None)
     say(f"      caught up; poison record: {_poison_sequence_number(source)}")
     stream = _stream_keys(source)
     applied = {d.sequence_number: d.applied_s for d in outcome.stats.deliveries}
@@ -396,6 +412,8 @@ def _print_summary(outcome: Outcome, seconds: float, say: Say) -> None:
         ("invalidation p50 / p99", f"{_p50_p99(outcome.invalidation_delays_ms)} (after the write returned)")
     )
     rows.append(("verification", _verification_line(outcome)))
+    if outcome.consistency is not None:
+        rows.append(("consistency checker", _consistency_line(outcome.consistency)))
     rows.append(("time", f"{seconds:.1f} s"))
     say("")
     for label, value in rows:
@@ -417,3 +435,9 @@ def _verification_line(outcome: Outcome) -> str:
         return f"OK: all {outcome.keys} keys in Redis match the table or are absent"
     problems = outcome.mismatches[:5] + outcome.redrive.errors[:5]
     return f"FAILED: {len(outcome.mismatches)} key(s) disagree with the table; {problems}"
+
+
+def _consistency_line(report: Report) -> str:
+    checked, bad = report.final_checked, report.final_inconsistent
+    line = f"{checked - bad} of {checked} sampled writes consistent after {report.delays_s[-1]} s"
+    return line + (f"; inconsistent: {[f.sample.key for f in report.findings][:5]}" if bad else "")
