@@ -1,5 +1,9 @@
 """HTTP: ``GET /items/{table}?<hash>=..&<range>=..`` from a Function URL or an HTTP API.
 
+A batch: ``POST /items/{table}/batch`` with the JSON body ``{"keys": [{...},
+...], "format": "plain"}`` (1 to 100 keys, each as in a direct invoke) answers
+200 and ``{"items": [...]}`` in order (``reader.batch``); errors as below.
+
 Both send payload format 2.0; Powertools' ``LambdaFunctionUrlResolver`` and
 ``APIGatewayHttpResolver`` route them (the latter strips an HTTP API stage
 from the path). The routes are shared through one ``Router``.
@@ -28,7 +32,7 @@ from aws_lambda_powertools.event_handler.api_gateway import ApiGatewayResolver
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from reader import observe, response
+from reader import batch, observe, response
 from reader.request import RequestError, check_table, key_from_query
 from reader.runtime import runtime
 
@@ -57,6 +61,23 @@ def other_method(table: str) -> Response[str]:
     return _json(405, response.error(405, "only GET is supported"), {"Allow": "GET"})
 
 
+BATCH_ROUTE = "/items/<table>/batch"
+
+
+@router.post(BATCH_ROUTE)
+def get_items(table: str) -> Response[str]:
+    rt = runtime()
+    table = check_table(table, rt.settings.allowed_tables)
+    event = router.current_event
+    raw_keys, fmt = batch.from_http_body(event.body, bool(event.is_base64_encoded))
+    return _json(200, batch.serve(rt, table, raw_keys, fmt))
+
+
+@router.route(BATCH_ROUTE, method=["GET", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"])
+def other_batch_method(table: str) -> Response[str]:
+    return _json(405, response.error(405, "a batch is read with POST"), {"Allow": "POST"})
+
+
 def query_params(event: Mapping[str, Any]) -> list[tuple[str, str]]:
     """Every query parameter as sent, in order.
 
@@ -82,7 +103,8 @@ def _request_error(err: RequestError) -> Response[str]:
 
 
 def _no_route(_err: NotFoundError) -> Response[str]:
-    return _json(404, response.error(404, "no such route; use GET /items/{table}?<key attributes>"))
+    message = "no such route; use GET /items/{table}?<key attributes> or POST /items/{table}/batch"
+    return _json(404, response.error(404, message))
 
 
 def _unexpected(_err: Exception) -> Response[str]:

@@ -72,3 +72,20 @@ class ReplicaAckError(StreamCacheError, RedisTimeoutError):
     Redis ``TimeoutError``, so the invalidator treats it like an unreachable
     node (report, retry later), not like a refused write.
     """
+
+
+class UnprocessedKeysError(StreamCacheError):
+    """DynamoDB left keys of a ``BatchGetItem`` unprocessed after every retry (throttled).
+
+    Nothing is answered rather than a partial list: the caller may retry the
+    whole batch, or raise the table's read capacity.
+    """
+
+    def __init__(self, table: str, pending: int, attempts: int) -> None:
+        super().__init__(
+            f"BatchGetItem on table {table!r} left {pending} key(s) unprocessed after {attempts} attempts "
+            "(throttled: retry later or raise the table's read capacity)"
+        )
+        self.table = table
+        self.pending = pending
+        self.attempts = attempts

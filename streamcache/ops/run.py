@@ -81,9 +81,9 @@ def warm_command(
     say: Say = print,
     progress: TextIO | None = None,
 ) -> int:
-    from streamcache.lookup import ReaderCache
     from streamcache.ops.dynamo import Budget, ScanTable, describe_keys
     from streamcache.ops.warm import RateLimit, Target, Warmer
+    from streamcache.read.lookup import ReaderCache
 
     settings = Settings.from_env()
     started = time.monotonic()

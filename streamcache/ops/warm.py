@@ -26,7 +26,7 @@ from typing import Any, Protocol
 
 from streamcache import entry
 from streamcache.keys import cache_key
-from streamcache.lookup import Lease, ReaderCache, new_token
+from streamcache.read.lookup import Lease, ReaderCache, new_token
 
 Typed = dict[str, Any]
 

@@ -254,8 +254,8 @@ class RacingTable:
 
 
 def test_warm_racing_writes_never_steps_a_key_back(cache: redis.Redis) -> None:
-    from streamcache.lookup import ReaderCache
     from streamcache.ops.warm import Target, Warmer, WarmReport
+    from streamcache.read.lookup import ReaderCache
 
     total = WarmReport()
     for seed in range(40):

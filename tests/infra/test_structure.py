@@ -264,6 +264,7 @@ def test_invalidator_permissions(statements: Statements) -> None:
 def test_reader_permissions(statements: Statements) -> None:
     actions = _actions(statements, "ReaderRole")
     assert actions["dynamodb:GetItem"] == actions["dynamodb:DescribeTable"]
+    assert actions["dynamodb:BatchGetItem"] == actions["dynamodb:GetItem"]  # batch reads
     assert actions["dynamodb:GetItem"]["Fn::If"][2] == {"Fn::GetAtt": ["Table", "Arn"]}
     assert actions["secretsmanager:GetSecretValue"] == {"Ref": "CacheAuthSecret"}
     assert not any(a.startswith(("dynamodb:GetRecords", "sqs:")) for a in actions)
