@@ -39,7 +39,15 @@ class Mutant:
 M = Mutant
 MUTANTS = (
     # -- the four survivors of the hand-run mutation test (issue 21)
-    M("reader drops ConsistentRead", "reader/table.py", ", ConsistentRead=True)", ")",
+    M("reader drops ConsistentRead", "streamcache/read/dynamodb.py",
+      "get_item(TableName=table, Key=key_to_boto3(key), ConsistentRead=True)",
+      "get_item(TableName=table, Key=key_to_boto3(key))", ("tests/functional/test_reader_guards.py",)),
+    M("batch read drops ConsistentRead", "streamcache/read/dynamodb.py",
+      '{table: {"Keys": keys, "ConsistentRead": True}}', '{table: {"Keys": keys}}',
+      ("tests/functional/test_reader_guards.py",)),
+    M("library fill read drops ConsistentRead", "streamcache/read/table.py",
+      'self.table.get_item(Key=item_to_python(key), ConsistentRead=True).get("Item")',
+      'self.table.get_item(Key=item_to_python(key)).get("Item")',
       ("tests/functional/test_reader_guards.py",)),
     M("second bisected half resets retries", "streamcache/local/esm.py",
       "Attempt(rest[middle:], attempt.retries, attempt.invocations)",
@@ -101,10 +109,10 @@ MUTANTS = (
       "        return self.kind in (ITEM, TOMBSTONE, FILL, INVALIDATED)",
       ("tests/unit/test_entry.py", "tests/unit/test_reader_lookup.py")),
     # -- reader
-    M("another reader's lease taken as ours", "streamcache/lookup.py",
-      '        if found.kind == entry.LEASE and found.payload == token.encode("ascii"):',
-      "        if found.kind == entry.LEASE:", ("tests/unit/test_reader_lookup.py",)),
-    M("rejected fills not reported", "reader/cacheaside.py",
+    M("another reader's lease taken as ours", "streamcache/read/lookup.py",
+      "Lease(raw) if found.kind == entry.LEASE and found.payload == mine else found",
+      "Lease(raw) if found.kind == entry.LEASE else found", ("tests/unit/test_reader_lookup.py",)),
+    M("rejected fills not reported", "streamcache/read/cacheaside.py",
       "        result.fill_rejected = not result.filled", "        result.fill_rejected = False",
       ("tests/unit/test_reader_cacheaside.py", "tests/consistency/test_regressions.py")),
     M("breaker opens one failure late", "streamcache/circuit.py",

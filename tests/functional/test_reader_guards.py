@@ -1,10 +1,10 @@
 """Two guards of the read side that moto cannot show by itself.
 
-- Every read of the table is strongly consistent. moto ignores
-  ``ConsistentRead``, so the flag is checked on the wire: a botocore hook on
-  the default session sees every DynamoDB call any client or resource makes
-  (the reader's, a ``CachedTable``'s) and records each item read sent without
-  it. An eventually consistent read can return the item as it was before a
+- Every read of the table is strongly consistent: the reader's single and
+  batch reads, and a ``CachedTable``'s fills (``GetItem``, ``BatchGetItem``).
+  moto ignores ``ConsistentRead``, so the flag is checked on the wire: a
+  botocore hook on the default session sees every DynamoDB call any client
+  or resource makes and records each item read sent without it. An eventually consistent read can return the item as it was before a
   write whose invalidation already ran; filling that would leave the cache
   stale until the next write.
 - With neither ``TABLE_NAME`` nor ``ALLOWED_TABLES`` set, the allow-list is
@@ -83,6 +83,30 @@ def test_every_table_read_of_the_reader_is_strongly_consistent(read, dynamodb, w
     url = function_url_event("GET", "/items/orders", "pk=u2&sk=3")
     assert reader_handler.handler(url, None)["statusCode"] == 404
     assert wire_reads.seen.count("GetItem") == 3, wire_reads.seen  # every miss went to the table
+    assert wire_reads.eventual == []
+
+
+def test_batches_of_the_reader_are_strongly_consistent(read, dynamodb, wire_reads) -> None:
+    dynamodb.put_item(TableName="orders", Item=boto3_item({"pk": {"S": "u1"}, "sk": {"N": "1"}}))
+    keys = [{"pk": "u1", "sk": 1}, {"pk": "u2", "sk": 2}, {"pk": "u1", "sk": 1}]
+    answer = reader_handler.handler({"table": "orders", "keys": keys}, None)
+    assert [a["found"] for a in answer["items"]] == [True, False, True], answer
+    assert "BatchGetItem" in wire_reads.seen, wire_reads.seen  # the misses went as one batch
+    assert wire_reads.eventual == []
+
+
+def test_every_table_read_of_the_library_is_strongly_consistent(
+    reader_env: dict[str, str], dynamodb, wire_reads
+) -> None:
+    import streamcache
+
+    dynamodb.put_item(TableName="orders", Item=boto3_item({"pk": {"S": "u1"}, "sk": {"N": "1"}}))
+    table = boto3.resource("dynamodb", region_name="us-east-1").Table("orders")
+    orders = streamcache.CachedTable(table, streamcache.Cache(reader_env["REDIS_URL"]))
+    assert orders.get_item(Key={"pk": "u1", "sk": 1})["Item"]["pk"] == "u1"  # a miss: filled
+    assert orders.get_item(Key={"pk": "u1", "sk": 1})["Item"]["pk"] == "u1"  # a hit: no read
+    assert orders.get_items([{"pk": "u2", "sk": 2}, {"pk": "u3", "sk": 3}]) == [None, None]
+    assert wire_reads.seen == ["GetItem", "BatchGetItem"], wire_reads.seen
     assert wire_reads.eventual == []
 
 

@@ -15,7 +15,7 @@ from reader import runtime as reader_runtime
 from streamcache.circuit import CircuitBreaker
 from streamcache.connection import READER_TIMEOUTS, redis_client
 from streamcache.local.redis_server import RedisServer
-from streamcache.lookup import Lease, ReaderCache
+from streamcache.read.lookup import Lease, ReaderCache
 from streamcache.settings import Settings
 from tests.functional.readerkit import (
     count_reads,
