@@ -58,7 +58,7 @@ mutants: install
 package: install
 	bash infra/package.sh
 
-deploy:
+deploy: install
 	@test -n "$(STACK)" -a -n "$(BUCKET)" || { echo "usage: make deploy STACK=<name> BUCKET=<s3 bucket>" >&2; exit 2; }
 	bash infra/deploy.sh "$(STACK)" "$(BUCKET)" $(PARAMS)
 
