@@ -4,9 +4,10 @@
   batch reads, and a ``CachedTable``'s fills (``GetItem``, ``BatchGetItem``).
   moto ignores ``ConsistentRead``, so the flag is checked on the wire: a
   botocore hook on the default session sees every DynamoDB call any client
-  or resource makes and records each item read sent without it. An eventually consistent read can return the item as it was before a
-  write whose invalidation already ran; filling that would leave the cache
-  stale until the next write.
+  or resource makes and records each item read sent without it. An
+  eventually consistent read can return the item as it was before a write
+  whose invalidation already ran; filling that would leave the cache stale
+  until the next write.
 - With neither ``TABLE_NAME`` nor ``ALLOWED_TABLES`` set, the allow-list is
   empty and every table is refused (403): an empty list never means "all".
 """

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from cfn_rules import evaluate_condition, refusals, resolve
 
-REPO = Path(__file__).resolve().parents[2]
-
 from streamcache.settings import parse_key_schema
+
+REPO = Path(__file__).resolve().parents[2]
 
 OfType = Callable[[str], dict[str, Any]]
 Statements = list[tuple[str, dict[str, Any]]]
