@@ -15,7 +15,7 @@ import redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 import invalidator.handler as invalidator_handler
-from streamcache import entry, protocol, routing
+from streamcache import connection, entry, protocol, routing
 from streamcache.connection import INVALIDATOR_TIMEOUTS, redis_client
 from streamcache.local import events
 from streamcache.local.redis_cluster import RedisClusterNodes, running_cluster
@@ -298,3 +298,21 @@ def test_readonly_with_no_new_primary_reports_the_batch(
         assert invalidator_handler.handler(events.event(batch), None) == {"batchItemFailures": []}
     finally:
         invalidator_handler.reset()
+
+
+def test_cluster_setting_gives_a_cluster_client_whose_every_node_re_reads_credentials(
+    cluster_url: str,
+) -> None:
+    # Against the real cluster: every node's pool (made by redis-py from the slot map, not by
+    # us) must be a ReauthPool, or a rotated AUTH secret breaks the nodes found later.
+    client = cluster_client(cluster_url)
+    keys = [f"k{i}" for i in range(30)]  # spread over every master
+    for key in keys:
+        client.set(key, key)
+    assert [client.get(key) for key in keys] == [key.encode() for key in keys]
+    nodes = client.get_nodes()
+    assert len(nodes) == 3
+    for node in nodes:
+        pool = node.redis_connection.connection_pool
+        assert isinstance(pool, connection.ReauthPool), node.name
+        assert pool.connection_class is connection.ReauthConnection, node.name

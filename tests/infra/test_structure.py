@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 from cfn_rules import evaluate_condition, refusals, resolve
 
+from streamcache.settings import parse_key_schema
+
 REPO = Path(__file__).resolve().parents[2]
 
 OfType = Callable[[str], dict[str, Any]]
@@ -316,14 +318,11 @@ def _render_key_schema(branch: dict[str, Any], table: str, names: dict[str, str]
 
 
 def test_key_schema_is_valid_for_the_shared_core(resources: dict[str, Any]) -> None:
-    settings = pytest.importorskip("streamcache.settings")
     schema = resources["ReaderFunction"]["Properties"]["Environment"]["Variables"]["KEY_SCHEMA"]
     _, with_range, hash_only = schema["Fn::If"]
     names = {"HashKeyName": "pk", "RangeKeyName": "sk"}
-    assert settings.parse_key_schema(_render_key_schema(with_range, "orders", names)) == {
-        "orders": ("pk", "sk")
-    }
-    assert settings.parse_key_schema(_render_key_schema(hash_only, "orders", names)) == {"orders": ("pk",)}
+    assert parse_key_schema(_render_key_schema(with_range, "orders", names)) == {"orders": ("pk", "sk")}
+    assert parse_key_schema(_render_key_schema(hash_only, "orders", names)) == {"orders": ("pk",)}
 
 
 def test_stream_mapping_settings(resources: dict[str, Any]) -> None:
