@@ -7,7 +7,7 @@ CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 ACTIVATE_HINT := virtualenv ready in $(VENV): activate it with '. $(VENV)/bin/activate', or call $(PY) directly (e.g. $(PY) -m streamcache --help)
 
-.PHONY: install test lint unit functional bench bench-quick demo up replay consume soak package deploy clean
+.PHONY: install test lint unit functional bench bench-quick demo up replay consume soak mutants package deploy clean
 
 install: $(STAMP)
 	@$(if $(filter install,$(MAKECMDGOALS)),echo "$(ACTIVATE_HINT)",true)
@@ -56,10 +56,14 @@ consume: install
 soak: install
 	$(PY) -m pytest tests/consistency --soak-seconds=$(or $(SECONDS),300) -p no:xdist
 
+# One-line mutants on a scratch copy, the smallest test set each (minutes; not part of make test).
+mutants: install
+	$(PY) scripts/mutants.py $(NAMES)
+
 package: install
 	bash infra/package.sh
 
-deploy:
+deploy: install
 	@test -n "$(STACK)" -a -n "$(BUCKET)" || { echo "usage: make deploy STACK=<name> BUCKET=<s3 bucket>" >&2; exit 2; }
 	bash infra/deploy.sh "$(STACK)" "$(BUCKET)" $(PARAMS)
 
