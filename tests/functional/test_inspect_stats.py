@@ -35,7 +35,10 @@ def inspect(capsys: pytest.CaptureFixture[str], *key: str) -> dict[str, str]:
 
 
 def apply(scripts: Scripts, kind: str, payload: bytes = b"", created_ms: int = 0) -> int:
-    return int(scripts.apply(keys=[KEY], args=[kind, pad_version(VERSION), payload, 600, created_ms, 1000]))
+    """apply.lua as the invalidator calls it (ARGV[3] is the whole entry, built by the client)."""
+    version = pad_version(VERSION)
+    entry = kind.encode() + version.encode() + payload
+    return int(scripts.apply(keys=[KEY], args=[kind, version, entry, 600, created_ms, 1000]))
 
 
 def lease(scripts: Scripts, token: str = "abc123") -> bytes:
