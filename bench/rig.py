@@ -28,7 +28,7 @@ class Rig:
     workload: Workload = field(default_factory=Workload)
 
     def env(self) -> dict[str, str]:
-        """The invalidator's environment (CONTRACT section 2) pointing at our server."""
+        """The invalidator's environment (the configuration) pointing at our server."""
         return {
             "REDIS_URL": self.redis_url,
             "KEY_SCHEMA": key_schema_json(),

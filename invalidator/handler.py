@@ -1,4 +1,4 @@
-"""Lambda entry point: ``invalidator.handler.handler`` (CONTRACT section 3).
+"""Lambda entry point: ``invalidator.handler.handler`` (see docs/invalidator.md).
 
 Thin adapter: build the runtime once per execution environment, hand the
 event to ``Invalidator``, publish metrics and logs, return the batch response.

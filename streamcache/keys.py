@@ -1,4 +1,4 @@
-"""The one function that computes cache keys (CONTRACT section 1).
+"""The one function that computes cache keys (docs/protocol.md).
 
 ``key = CACHE_KEY_PREFIX + esc(table) + "-" + enc(hash) [+ "-" + enc(range)]``
 

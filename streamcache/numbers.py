@@ -71,7 +71,7 @@ def _check_range(value: Decimal) -> None:
 
 
 def canonical_number(text: str) -> str:
-    """The canonical decimal text of a DynamoDB number (CONTRACT section 1).
+    """The canonical decimal text of a DynamoDB number (cache keys, docs/protocol.md).
 
     Exact, no exponent, no trailing zeros after the point, no leading ``+``,
     zero is ``0``: ``1.50`` -> ``1.5``, ``1e2`` -> ``100``, ``-0`` -> ``0``.

@@ -1,6 +1,6 @@
 """Stream record -> cache command. Pure: no Redis, no clock, no AWS.
 
-CONTRACT section 3:
+What each record does to its key (docs/invalidator.md):
 - INSERT/MODIFY with NewImage: the key serves the new image ("I").
 - INSERT/MODIFY without NewImage (KEYS_ONLY, OLD_IMAGE): the key is invalidated ("X").
 - REMOVE (a delete or a TTL expiry): a versioned "not found" tombstone ("T").

@@ -1,6 +1,6 @@
 """Configuration: one frozen dataclass built from the environment once, at init.
 
-Every variable name is a constant here (CONTRACT section 2). A missing or
+Every variable name is a constant here (the README's configuration table). A missing or
 malformed setting raises ``ConfigError`` with one line naming it.
 """
 

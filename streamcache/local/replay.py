@@ -1,4 +1,4 @@
-"""Replay one sample event through the invalidator and show what each key now holds (CONTRACT section 6).
+"""Replay one sample event through the invalidator and show what each key now holds (docs/local.md).
 
 ``KEY_SCHEMA`` comes from the environment, else ``DEFAULT_KEY_SCHEMA``
 (``events.SAMPLE_KEY_SCHEMA``) - a default for the local tools only, fitting the sample events in ``events/``

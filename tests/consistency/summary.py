@@ -91,6 +91,6 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     paths = sorted(base.glob(FILE_GLOB)) + sorted(base.glob("*/" + FILE_GLOB))
     if not paths:
         return
-    terminalreporter.section("consistency (CONTRACT section 5)")
+    terminalreporter.section("consistency promises")
     for line in lines(merge(paths)):
         terminalreporter.write_line(line)

@@ -1,4 +1,4 @@
-"""CONTRACT section 5, promises 1-3, over generated delivery schedules (hypothesis).
+"""The consistency promises 1-3 (docs/consistency.md), over generated delivery schedules (hypothesis).
 
 Each example is a model table written at random (INSERT/MODIFY/REMOVE/TTL,
 hyphenated and numeric keys, one stream view type), a schedule of everything

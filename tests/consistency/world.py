@@ -1,7 +1,7 @@
 """The consistency world: a model table, its stream, the real invalidator and readers, one Redis.
 
 ``World`` runs writes, deliveries (from a ``Shard`` schedule), redrives and
-reads against a real redis-server, and checks the CONTRACT section 5
+reads against a real redis-server, and checks the consistency promises (docs/consistency.md)
 invariants as it goes:
 
 - monotonic: after every step, each key shows a state at least as new as

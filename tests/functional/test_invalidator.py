@@ -1,4 +1,4 @@
-"""The invalidator handler against a real redis-server (CONTRACT sections 3 and 5.2)."""
+"""The invalidator handler against a real redis-server (docs/invalidator.md, docs/consistency.md)."""
 
 from __future__ import annotations
 

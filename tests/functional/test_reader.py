@@ -1,4 +1,4 @@
-"""The reader handler end to end: moto DynamoDB + a real redis-server (CONTRACT section 4)."""
+"""The reader handler end to end: moto DynamoDB + a real redis-server (docs/reader.md)."""
 
 from __future__ import annotations
 

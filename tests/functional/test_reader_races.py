@@ -1,4 +1,4 @@
-"""No stale fill (CONTRACT 4 and 5.3): a write delivered between the reader's read and fill.
+"""No stale fill (docs/consistency.md, promise 3): a write delivered between the reader's read and fill.
 
 Each race is forced, not slept into: the reader's table port is wrapped so that
 the item is written to DynamoDB and its stream record handed to the invalidator

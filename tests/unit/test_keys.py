@@ -1,4 +1,4 @@
-"""CONTRACT section 1: the key format, injective and canonical."""
+"""Cache keys (docs/protocol.md): the key format, injective and canonical."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""CONTRACT section 2: settings read once, one clear line per bad value."""
+"""Configuration (the README's table): settings read once, one clear line per bad value."""
 
 from __future__ import annotations
 
