@@ -30,6 +30,9 @@ KEY_SCHEMA = "KEY_SCHEMA"
 TABLE_NAME = "TABLE_NAME"
 ALLOWED_TABLES = "ALLOWED_TABLES"
 DYNAMODB_ENDPOINT_URL = "DYNAMODB_ENDPOINT_URL"
+NEAR_CACHE_ITEMS = "NEAR_CACHE_ITEMS"
+NEAR_CACHE_MAX_BYTES = "NEAR_CACHE_MAX_BYTES"
+NEAR_CACHE_MAX_STALENESS_MS = "NEAR_CACHE_MAX_STALENESS_MS"
 
 _TRUE = {"true", "1", "yes"}
 _FALSE = {"false", "0", "no", ""}
@@ -58,6 +61,10 @@ class Settings:
     table_name: str | None = None
     allowed_tables: frozenset[str] = frozenset()
     dynamodb_endpoint_url: str | None = None
+    # The near cache (process memory, kept coherent by Redis invalidation pushes): 0 items = off.
+    near_cache_items: int = 10_000
+    near_cache_max_bytes: int = 32 * 1024 * 1024
+    near_cache_max_staleness_ms: int = 100
 
     @property
     def apply_options(self) -> dict[str, int]:
@@ -93,6 +100,9 @@ class Settings:
             table_name=table_name,
             allowed_tables=_allowed_tables(env.get(ALLOWED_TABLES, ""), table_name),
             dynamodb_endpoint_url=env.get(DYNAMODB_ENDPOINT_URL) or None,
+            near_cache_items=_non_negative_int(env, NEAR_CACHE_ITEMS, 10_000),
+            near_cache_max_bytes=_positive_int(env, NEAR_CACHE_MAX_BYTES, 32 * 1024 * 1024),
+            near_cache_max_staleness_ms=_positive_int(env, NEAR_CACHE_MAX_STALENESS_MS, 100),
         )
 
 

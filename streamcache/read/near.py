@@ -35,6 +35,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from streamcache.read.tracking import Tracker, TrackingUnsupported
+from streamcache.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -334,3 +335,16 @@ def tracking_connection(pool: Any) -> AbstractConnection:
     options = {**pool.connection_kwargs, "protocol": 3, "health_check_interval": 0}
     conn: AbstractConnection = pool.connection_class(**options)
     return conn
+
+
+def near_cache_for(client: Any, settings: Settings) -> NearCache | None:
+    """The near cache ``settings`` ask for over ``client``'s nodes, or None when it is off."""
+    if settings.near_cache_items == 0:
+        return None
+    return NearCache(
+        nodes_of(client, settings.redis_cluster),
+        prefix=settings.key_prefix,
+        max_items=settings.near_cache_items,
+        max_bytes=settings.near_cache_max_bytes,
+        max_staleness_s=settings.near_cache_max_staleness_ms / 1000.0,
+    )
