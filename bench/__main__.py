@@ -14,6 +14,7 @@ from bench import (
     breakdown,
     cluster,
     coldstart,
+    library,
     machine,
     memory,
     near,
@@ -43,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         _section(results, "cluster", lambda: cluster.run(rig), report.cluster)
         _section(results, "breakdown", lambda: breakdown.run(rig), report.breakdown)
         _section(results, "reader", lambda: reader.run(rig), report.reader)
+        _section(results, "library", lambda: library.run(rig), library.show)
         _section(results, "near_cache", lambda: near.run(rig), near.show)
         reader_init = results["reader"].get("init")
         _section(results, "cold_start", lambda: coldstart.run(rig, reader_init), report.coldstart)

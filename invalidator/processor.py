@@ -19,6 +19,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from streamcache import entry, lag
 from streamcache.batch import Plan, batch_response, first_unapplied, plan_batch, records_of
+from streamcache.ops import sampling
 from streamcache.protocol import APPLIED, INVALIDATED, SKIPPED, Outcome, Scripts, apply_commands
 from streamcache.records import Command, command_for, record_key
 from streamcache.schema import KeySchemas
@@ -58,6 +59,7 @@ class Invalidator:
         prefix = self._settings.key_prefix
         plan = plan_batch(records, lambda r: record_key(r, self._schemas, prefix), command_for)
         outcomes = self._write(list(plan.commands.values()))
+        sampling.offer(self._client, plan.commands.values(), outcomes)  # consistency checker's samples
         return self._result(records, plan, outcomes)
 
     def _write(self, commands: list[Command]) -> dict[str, Outcome]:
@@ -109,5 +111,6 @@ def _counts(plan: Plan, outcomes: dict[str, Outcome]) -> Counter[str]:
         else:
             counts["applied"] += 1
     counts["failed"] += len(plan.unusable)
+    counts["key_schema_mismatch"] = plan.key_schema_mismatches
     counts["deduplicated"] = len(plan.sequence_numbers) - len(plan.unusable) - len(outcomes)
     return counts
