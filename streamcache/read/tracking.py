@@ -62,7 +62,11 @@ class Tracker:
     def start(self) -> None:
         """Connect and turn tracking on; raises redis errors, or ``TrackingUnsupported``."""
         conn = self._connect()
-        conn.connect()
+        try:
+            conn.connect()  # HELLO 3 first: a server without RESP3 refuses here
+        except ResponseError as err:
+            conn.disconnect()
+            raise TrackingUnsupported(f"RESP3 refused: {err}") from err
         parser: Any = conn._parser
         parser.set_invalidation_push_handler(self._pushed)
         parser.set_pubsub_push_handler(_ignored)  # any other push must not read as a PING's reply
