@@ -22,6 +22,7 @@ invalidation for the key (or a flush, or a reconnect) was processed in between.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -65,7 +66,7 @@ class Ticket:
 
 @dataclass(slots=True)
 class NearCounters:
-    """Read by callers and published as metrics by the reader; never reset here."""
+    """Read by callers; the reader publishes them (``take_counts``)."""
 
     hits: int = 0
     misses: int = 0
@@ -135,6 +136,12 @@ class NearCache:
         with self._lock:
             if not self._started():
                 return None
+            try:  # invalidations already here (of our own lease and fill, say) must not refuse the store
+                for tracker in self._trackers.values():
+                    tracker.pump()
+            except RedisError as err:
+                self._reset(f"tracking connection failed ({type(err).__name__})")
+                return None
             self._pending[key] = self._pending.get(key, 0) + 1
             return Ticket(key, self._generation, self._epoch)
 
@@ -157,6 +164,31 @@ class NearCache:
         """The read after ``begin`` failed or is not to be kept."""
         with self._lock:
             self._release(ticket.key)
+
+    def confirm_now(self) -> bool:
+        """One round trip to every node: afterwards, every write Redis executed before now is reflected.
+
+        For a caller that must not see a value older than a write it knows of
+        (read-your-writes across processes). False when tracking is down (the
+        near cache is then empty and every read goes to Redis anyway).
+        """
+        with self._lock:
+            if not self._started():
+                return False
+            try:
+                for tracker in self._trackers.values():
+                    tracker.confirm()
+            except RedisError as err:
+                self._reset(f"tracking connection failed ({type(err).__name__})")
+                return False
+            return True
+
+    def take_counts(self) -> dict[str, int]:
+        """The counters so far, and start again from zero (to publish each interval once)."""
+        with self._lock:
+            counts = dataclasses.asdict(self.counters)
+            self.counters = NearCounters()
+        return counts
 
     def clear(self) -> None:
         with self._lock:
