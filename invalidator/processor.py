@@ -19,6 +19,10 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from streamcache import entry, lag
 from streamcache.batch import Plan, batch_response, first_unapplied, plan_batch, records_of
+from streamcache.errors import UnknownTableError
+from streamcache.keys import table_from_arn
+from streamcache.layouts import Layouts
+from streamcache.partitions import marker_commands, record_markers
 from streamcache.protocol import APPLIED, INVALIDATED, SKIPPED, Outcome, Scripts, apply_commands
 from streamcache.records import Command, command_for, record_key
 from streamcache.schema import KeySchemas
@@ -46,10 +50,12 @@ class Invalidator:
         client: Any,
         schemas: KeySchemas,
         clock: Callable[[], float] = time.time,
+        layouts: Layouts | None = None,
     ) -> None:
         self._settings = settings
         self._client = client
         self._schemas = schemas
+        self._layouts = layouts
         self._scripts = Scripts.register(client)
         self._clock = clock
 
@@ -57,8 +63,29 @@ class Invalidator:
         records = records_of(event)
         prefix = self._settings.key_prefix
         plan = plan_batch(records, lambda r: record_key(r, self._schemas, prefix), command_for)
-        outcomes = self._write(list(plan.commands.values()))
-        return self._result(records, plan, outcomes)
+        markers = self._markers(records, plan)
+        moves = marker_commands(records, [m or () for m in markers])
+        outcomes = self._write([*plan.commands.values(), *moves.values()])
+        result = self._result(records, plan, outcomes, markers)
+        result.counts["markers"] = sum(1 for key in moves if outcomes[key] == APPLIED)
+        return result
+
+    def _markers(self, records: list[dict[str, Any]], plan: Plan) -> list[list[str] | None]:
+        """Per record, the query-cache partition markers it moves (None: cannot be known now)."""
+        layouts = self._layouts
+        if layouts is None:
+            return []
+        markers: list[list[str] | None] = []
+        for record, key in zip(records, plan.record_keys, strict=True):
+            table = table_from_arn(record.get("eventSourceARN")) if key is not None else ""
+            if key is None or not layouts.caches(table):
+                markers.append([])
+                continue
+            try:
+                markers.append(record_markers(record, table, layouts.of(table), self._settings.key_prefix))
+            except UnknownTableError:
+                markers.append(None)  # reported: Lambda retries once DescribeTable answers
+        return markers
 
     def _write(self, commands: list[Command]) -> dict[str, Outcome]:
         ttl = self._settings.cache_ttl_seconds
@@ -75,9 +102,15 @@ class Invalidator:
             )
         return outcomes
 
-    def _result(self, records: list[dict[str, Any]], plan: Plan, outcomes: dict[str, Outcome]) -> BatchResult:
+    def _result(
+        self,
+        records: list[dict[str, Any]],
+        plan: Plan,
+        outcomes: dict[str, Outcome],
+        markers: list[list[str] | None],
+    ) -> BatchResult:
         failed_keys = {key for key, o in outcomes.items() if isinstance(o, Exception)}
-        first = first_unapplied(plan, failed_keys)
+        first = first_unapplied(plan, failed_keys, markers)
         result = BatchResult(batch_response(plan.sequence_numbers, first))
         result.counts = _counts(plan, outcomes)
         result.lags_ms = lag.lags_ms(records, self._clock())
@@ -98,8 +131,8 @@ def _as_invalidation(command: Command) -> Command:
 
 def _counts(plan: Plan, outcomes: dict[str, Outcome]) -> Counter[str]:
     counts: Counter[str] = Counter(records=len(plan.sequence_numbers), unusable=len(plan.unusable))
-    for key, outcome in outcomes.items():
-        command = plan.commands[key]
+    for key, command in plan.commands.items():
+        outcome = outcomes[key]
         if isinstance(outcome, Exception):
             counts["failed"] += 1
         elif outcome == SKIPPED:
@@ -109,5 +142,5 @@ def _counts(plan: Plan, outcomes: dict[str, Outcome]) -> Counter[str]:
         else:
             counts["applied"] += 1
     counts["failed"] += len(plan.unusable)
-    counts["deduplicated"] = len(plan.sequence_numbers) - len(plan.unusable) - len(outcomes)
+    counts["deduplicated"] = len(plan.sequence_numbers) - len(plan.unusable) - len(plan.commands)
     return counts

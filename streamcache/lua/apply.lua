@@ -1,7 +1,8 @@
 -- apply.lua: apply one stream record to one cache key, only if it is newer.
 --
 -- KEYS[1]  the cache key (streamcache.keys.cache_key)
--- ARGV[1]  kind to write: "I" item, "T" tombstone (not found), "X" invalidation
+-- ARGV[1]  kind to write: "I" item, "T" tombstone (not found), "X" invalidation,
+--          "M" a query-cache partition marker (payload: Redis's clock in ms, 13 digits)
 -- ARGV[2]  the record's SequenceNumber, zero-padded to 40 digits
 -- ARGV[3]  payload: the item's typed JSON for "I", empty otherwise
 -- ARGV[4]  expiry in seconds
@@ -57,5 +58,11 @@ if #head >= 41 then
     end
   end
 end
-redis.call("SET", KEYS[1], ARGV[1] .. ARGV[2] .. ARGV[3], "EX", ARGV[4])
+local payload = ARGV[3]
+if ARGV[1] == "M" then
+  -- When the marker moved, on the clock the reader's query fill reads too (no skew).
+  local now = redis.call("TIME")
+  payload = string.format("%013.0f", tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000))
+end
+redis.call("SET", KEYS[1], ARGV[1] .. ARGV[2] .. payload, "EX", ARGV[4])
 return 1
