@@ -14,6 +14,7 @@ from bench import (
     breakdown,
     cluster,
     coldstart,
+    library,
     machine,
     memory,
     plot,
@@ -42,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         _section(results, "cluster", lambda: cluster.run(rig), report.cluster)
         _section(results, "breakdown", lambda: breakdown.run(rig), report.breakdown)
         _section(results, "reader", lambda: reader.run(rig), report.reader)
+        _section(results, "library", lambda: library.run(rig), library.show)
         reader_init = results["reader"].get("init")
         _section(results, "cold_start", lambda: coldstart.run(rig, reader_init), report.coldstart)
         _section(results, "memory", lambda: memory.run(rig), report.memory)

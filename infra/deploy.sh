@@ -64,11 +64,12 @@ main() {
   require_aws
   local aws_region
   aws_region=$(region)
-  [ -f "$DIST/invalidator.zip" ] && [ -f "$DIST/reader.zip" ] || "$ROOT/infra/package.sh"
+  [ -f "$DIST/invalidator.zip" ] && [ -f "$DIST/reader.zip" ] && [ -f "$DIST/checker.zip" ] || "$ROOT/infra/package.sh"
 
   local overrides=("CodeBucket=$bucket"
     "InvalidatorCodeKey=$(upload invalidator "$bucket" "$stack")"
-    "ReaderCodeKey=$(upload reader "$bucket" "$stack")")
+    "ReaderCodeKey=$(upload reader "$bucket" "$stack")"
+    "CheckerCodeKey=$(upload checker "$bucket" "$stack")")
   if [[ " $* " != *" DynamoDbPrefixListId="* ]]; then
     local pl
     pl=$(dynamodb_prefix_list "$aws_region")

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build dist/invalidator.zip and dist/reader.zip for Lambda python3.12 on arm64.
+# Build dist/invalidator.zip, dist/reader.zip and dist/checker.zip for Lambda python3.12 on arm64.
 #
 # Each zip holds its handler package, the shared core streamcache/, and the
 # runtime dependencies of requirements.txt as manylinux aarch64 wheels for
@@ -115,7 +115,7 @@ main() {
   mkdir -p "$DIST" "$BUILD"
   install_dependencies "$BUILD/deps"
   local name
-  for name in invalidator reader; do
+  for name in invalidator reader checker; do
     stage_function "$name" "$BUILD/deps"
     compile_pyc "$BUILD/$name"
     rm -f "$DIST/$name.zip"

@@ -15,7 +15,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from redis.exceptions import RedisClusterException
 
 from invalidator.processor import BatchResult, Invalidator
-from streamcache import lag
+from streamcache import aws, lag
 from streamcache.batch import batch_response, records_of
 from streamcache.connection import INVALIDATOR_TIMEOUTS, redis_client
 from streamcache.layouts import Layouts, describe_table_with_boto3
@@ -34,6 +34,7 @@ _COUNT_METRICS = {
     "invalidated": "RecordsInvalidated",
     "failed": "RecordsFailed",
     "deduplicated": "RecordsDeduplicated",
+    "key_schema_mismatch": "KeySchemaMismatch",
     "markers": "PartitionMarkersMoved",
 }
 
@@ -68,7 +69,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         invalidator = runtime()
     except RedisClusterException as err:
         return _unreachable_at_init(event, err)
-    result = invalidator.process(event)
+    with aws.invocation(context):  # DescribeTable never runs past the function's timeout
+        result = invalidator.process(event)
     _publish(result)
     return result.response
 

@@ -22,6 +22,7 @@ from streamcache.batch import Plan, batch_response, first_unapplied, plan_batch,
 from streamcache.errors import UnknownTableError
 from streamcache.keys import table_from_arn
 from streamcache.layouts import Layouts
+from streamcache.ops import sampling
 from streamcache.partitions import marker_commands, record_markers
 from streamcache.protocol import APPLIED, INVALIDATED, SKIPPED, Outcome, Scripts, apply_commands
 from streamcache.records import Command, command_for, record_key
@@ -66,6 +67,7 @@ class Invalidator:
         markers = self._markers(records, plan)
         moves = marker_commands(records, [m or () for m in markers])
         outcomes = self._write([*plan.commands.values(), *moves.values()])
+        sampling.offer(self._client, plan.commands.values(), outcomes)  # consistency checker's samples
         result = self._result(records, plan, outcomes, markers)
         result.counts["markers"] = sum(1 for key in moves if outcomes[key] == APPLIED)
         return result
@@ -142,5 +144,6 @@ def _counts(plan: Plan, outcomes: dict[str, Outcome]) -> Counter[str]:
         else:
             counts["applied"] += 1
     counts["failed"] += len(plan.unusable)
+    counts["key_schema_mismatch"] = plan.key_schema_mismatches
     counts["deduplicated"] = len(plan.sequence_numbers) - len(plan.unusable) - len(plan.commands)
     return counts

@@ -1,5 +1,8 @@
 """Direct invoke: ``{"table", "key", "format"}`` -> ``{"found", "item", "source"}``.
 
+A batch: ``{"table", "keys": [...], "format"}`` (1 to 100 keys) ->
+``{"items": [{"found", "item", "source"}, ...]}`` in order (``reader.batch``).
+
 Mistakes are answered, not raised: a raised error reaches the caller with a
 stack trace. The answer is ``{"error": {"status": 400|403|500|503, "message"}}``
 with the same statuses the HTTP interface uses; 5xx are logged with the exception.
@@ -11,8 +14,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from reader import observe, response
-from reader.request import RequestError, bad_request, check_format, check_table, key_from_json
+from reader import batch, observe, response
+from reader.request import RequestError, bad_request, check_format, check_table
 from reader.runtime import Runtime
 
 
@@ -30,15 +33,22 @@ def serve(rt: Runtime, event: Mapping[str, Any]) -> dict[str, Any]:
         return response.error(500, response.GENERIC_ERROR)
 
 
+_FIELDS = frozenset({"table", "key", "keys", "format"})
+
+
 def _serve(rt: Runtime, event: Mapping[str, Any]) -> dict[str, Any]:
-    extra = sorted(set(event) - {"table", "key", "format"})
+    extra = [] if event.keys() <= _FIELDS else sorted(set(event) - _FIELDS)
     if extra:
-        raise bad_request(f"unexpected field {extra[0]!r}; a direct invoke has table, key, format")
+        raise bad_request(f"unexpected field {extra[0]!r}; a direct invoke has table, key (or keys), format")
+    if "key" in event and "keys" in event:
+        raise bad_request("give key (one read) or keys (a batch), not both")
     table = check_table(event.get("table") or rt.settings.table_name, rt.settings.allowed_tables)
     fmt = check_format(event.get("format", "plain"))
+    if "keys" in event:
+        return batch.serve(rt, table, event["keys"], fmt)
     schema = rt.schema_of(table)
-    key = key_from_json(event.get("key"), schema)
+    key, key_text = rt.key_of(table, schema, event.get("key"))
     started = time.perf_counter()
-    result = rt.read(table, schema, key)
+    result = rt.read(table, schema, key, key_text)
     observe.record(table, result, started)
     return response.answer(result, fmt)

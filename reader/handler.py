@@ -1,4 +1,4 @@
-"""Lambda entry point: ``reader.handler.handler`` (CONTRACT section 4).
+"""Lambda entry point: ``reader.handler.handler`` (the reader's interface).
 
 Thin adapter: an HTTP event (Function URL or HTTP API, payload 2.0) goes to
 the Powertools resolver in ``reader.http``; anything else is a direct invoke
@@ -11,20 +11,26 @@ from __future__ import annotations
 from typing import Any
 
 from reader import direct, http, observe, response
-from reader.observe import metrics
-from reader.runtime import reset, runtime
+from reader.runtime import built, reset, runtime
 from reader.tracing import traced_handler
+from streamcache import aws
 
 __all__ = ["handler", "lookup", "reset"]
 
 
 def _handle(event: Any, context: Any) -> dict[str, Any]:
-    if http.is_http(event):
-        return http.resolve(event, context)
-    return lookup(event)
+    with aws.invocation(context):  # DescribeTable never runs past the function's timeout
+        try:
+            if http.is_http(event):
+                return http.resolve(event, context)
+            return lookup(event)
+        finally:
+            # Metrics are aggregated here and flushed through Powertools when due (see observe).
+            rt = built()
+            observe.flush_if_due(rt.cache.counters if rt is not None else None)
 
 
-handler = metrics.log_metrics(traced_handler(_handle))
+handler = traced_handler(_handle)
 
 
 def lookup(event: Any) -> dict[str, Any]:

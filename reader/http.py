@@ -1,12 +1,18 @@
 """HTTP: ``GET /items/{table}?<hash>=..&<range>=..`` from a Function URL or an HTTP API.
 
+A batch: ``POST /items/{table}/batch`` with the JSON body ``{"keys": [{...},
+...], "format": "plain"}`` (1 to 100 keys, each as in a direct invoke) answers
+200 and ``{"items": [...]}`` in order (``reader.batch``); errors as below.
+
 Both send payload format 2.0; Powertools' ``LambdaFunctionUrlResolver`` and
 ``APIGatewayHttpResolver`` route them (the latter strips an HTTP API stage
 from the path). The routes are shared through one ``Router``.
 
 Statuses: 200 found, 404 not found (same body as a direct invoke), 400 bad
-key, 403 table not allowed, 405 other methods, 503 key schema or DynamoDB
-unavailable, 500 anything unexpected (generic message, exception logged).
+key or an event missing ``method``, ``rawPath`` or ``stage``, 403 table not
+allowed, 405 any other method (``TRACE`` and unknown ones too), 503 key schema
+unreadable or disagreeing with KEY_SCHEMA, or DynamoDB unavailable, 500
+anything unexpected (generic message, exception logged).
 Bodies are JSON; no answer ever carries a stack trace (``debug=False``).
 """
 
@@ -26,7 +32,7 @@ from aws_lambda_powertools.event_handler.api_gateway import ApiGatewayResolver
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from reader import observe, response
+from reader import batch, observe, response
 from reader.request import RequestError, check_table, key_from_query
 from reader.runtime import runtime
 
@@ -55,6 +61,23 @@ def other_method(table: str) -> Response[str]:
     return _json(405, response.error(405, "only GET is supported"), {"Allow": "GET"})
 
 
+BATCH_ROUTE = "/items/<table>/batch"
+
+
+@router.post(BATCH_ROUTE)
+def get_items(table: str) -> Response[str]:
+    rt = runtime()
+    table = check_table(table, rt.settings.allowed_tables)
+    event = router.current_event
+    raw_keys, fmt = batch.from_http_body(event.body, bool(event.is_base64_encoded))
+    return _json(200, batch.serve(rt, table, raw_keys, fmt))
+
+
+@router.route(BATCH_ROUTE, method=["GET", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"])
+def other_batch_method(table: str) -> Response[str]:
+    return _json(405, response.error(405, "a batch is read with POST"), {"Allow": "POST"})
+
+
 def query_params(event: Mapping[str, Any]) -> list[tuple[str, str]]:
     """Every query parameter as sent, in order.
 
@@ -80,7 +103,8 @@ def _request_error(err: RequestError) -> Response[str]:
 
 
 def _no_route(_err: NotFoundError) -> Response[str]:
-    return _json(404, response.error(404, "no such route; use GET /items/{table}?<key attributes>"))
+    message = "no such route; use GET /items/{table}?<key attributes> or POST /items/{table}/batch"
+    return _json(404, response.error(404, message))
 
 
 def _unexpected(_err: Exception) -> Response[str]:
@@ -107,5 +131,38 @@ def is_http(event: object) -> bool:
 
 def resolve(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
     domain = str(event["requestContext"].get("domainName", ""))
-    app = function_url if ".lambda-url." in domain else http_api
+    is_function_url = ".lambda-url." in domain
+    refusal = _refusal(event, needs_stage=not is_function_url)
+    if refusal is not None:
+        return refusal
+    app = function_url if is_function_url else http_api
     return app.resolve(event, context)
+
+
+def _refusal(event: Mapping[str, Any], needs_stage: bool) -> dict[str, Any] | None:
+    """An answer for an event the resolvers cannot route: malformed (400), or a method they do not know (405).
+
+    Powertools raises ``KeyError`` on a missing field, and routes an unknown
+    method (``TRACE``, ``BREW``) to "no such route".
+    """
+    context = event["requestContext"]
+    fields = {"requestContext.http.method": context["http"].get("method"), "rawPath": event.get("rawPath")}
+    if needs_stage:
+        fields["requestContext.stage"] = context.get("stage")
+    missing = [name for name, value in fields.items() if not isinstance(value, str)]
+    if missing:
+        return _raw(400, response.error(400, f"not an HTTP request event: {missing[0]} is missing"))
+    if fields["requestContext.http.method"] not in ("GET", *OTHER_METHODS):
+        return _raw(405, response.error(405, "only GET is supported"), {"Allow": "GET"})
+    return None
+
+
+def _raw(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> dict[str, Any]:
+    """A payload 2.0 answer built without a resolver (the event could not be routed)."""
+    observe.refused(status)
+    return {
+        "statusCode": status,
+        "headers": {"Content-Type": JSON, **(headers or {})},
+        "body": response.to_json(body),
+        "isBase64Encoded": False,
+    }

@@ -12,15 +12,19 @@ from typing import Any
 
 from streamcache.codec import AttributeValueError, number_text
 from streamcache.errors import KeyValueError, StreamCacheError
-from streamcache.keys import canonical_base64
+from streamcache.keys import (
+    MAX_HASH_BYTES,
+    MAX_RANGE_BYTES,
+    base64_size,
+    canonical_base64,
+    check_size,
+    utf8_size,
+)
 from streamcache.numbers import canonical_number
 from streamcache.schema import TableKeys
 
 FORMATS = ("plain", "dynamodb")
 FORMAT_PARAM = "format"
-# DynamoDB's limits on key attribute values (bytes of UTF-8 for S, raw bytes for B).
-MAX_HASH_BYTES = 2048
-MAX_RANGE_BYTES = 1024
 _TYPE_NAMES = {"S": "string (S)", "N": "number (N)", "B": "binary (B, base64 text)"}
 
 Typed = dict[str, Any]
@@ -132,14 +136,12 @@ def _checked(name: str, index: int, schema: TableKeys, value: Typed) -> Typed:
 def _canonical(type_: str, raw: str, limit: int) -> str:
     if type_ == "N":
         return canonical_number(raw)
-    size = len(raw.encode("utf-8")) if type_ == "S" else 0
     if type_ == "B":
         raw = canonical_base64(raw)
-        size = len(raw) * 3 // 4 - raw.count("=")
+    size = utf8_size(raw) if type_ == "S" else base64_size(raw)  # a lone surrogate: KeyValueError
     if size == 0:
         raise KeyValueError("value is empty; DynamoDB key values must not be empty")
-    if size > limit:
-        raise KeyValueError(f"value is {size} bytes; DynamoDB allows at most {limit} for this key")
+    check_size(size, limit)
     return raw
 
 

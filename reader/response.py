@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from reader.cacheaside import Result
 from streamcache.codec import item_to_plain
+from streamcache.read.cacheaside import Result
 
 GENERIC_ERROR = "internal error; the request was logged"
 

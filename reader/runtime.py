@@ -1,31 +1,39 @@
-"""What a reader execution environment makes once: settings, clients, schemas, breaker.
+"""What a reader execution environment makes once: settings, clients, schemas, the cache.
 
-Built lazily on the first call (so importing the handler stays cheap and a
+The reads themselves are the library's (``streamcache.read``): one ``Cache``
+(Redis client, breaker, counters) and cache-aside over a low-level DynamoDB
+client; the reader adds only request checks and answer shapes. Built lazily
+on the first call (so importing the handler stays cheap and a
 bad setting fails the first invocation with one clear line), kept for every
 later call, and forgotten by ``reset()`` in tests.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from reader.cacheaside import CacheAside, Expiry, Result
-from reader.request import RequestError
+from reader import observe
+from reader.request import RequestError, key_from_json
 from reader.tracing import cache_port, table_port
 from streamcache.aws import client as aws_client
 from streamcache.circuit import CircuitBreaker
 from streamcache.codec import Typed
-from streamcache.connection import READER_TIMEOUTS, redis_client_or_deferred
-from streamcache.errors import UnknownTableError
-from streamcache.keys import cache_key
+from streamcache.errors import KeySchemaMismatchError, UnknownTableError, UnprocessedKeysError
+from streamcache.read.cache import Cache
+from streamcache.read.cacheaside import CacheAside, Result
 from streamcache.schema import KeySchemas, TableKeys, describe_with_boto3
 from streamcache.settings import Settings
 
 # Three consecutive Redis errors open the breaker; then one probe every 5 s.
 BREAKER_THRESHOLD = 3
 BREAKER_COOLDOWN_S = 5.0
+# Direct-invoke keys remembered with their cache keys (checking and encoding a
+# key costs ~10 us, a cache hit ~50); past this many the memory starts again.
+KEY_MEMO_SIZE = 4096
 
 
 class UnavailableError(RequestError):
@@ -36,35 +44,70 @@ class UnavailableError(RequestError):
 class Runtime:
     settings: Settings
     schemas: KeySchemas
+    cache: Cache
     reads: CacheAside
+    _keys: dict[tuple[Any, ...], tuple[Typed, str]] = field(default_factory=dict)
 
     def schema_of(self, table: str) -> TableKeys:
         """The table's key names and types (DescribeTable once per table per environment)."""
         try:
             return self.schemas.typed_keys_of(table)
+        except KeySchemaMismatchError as err:  # loud, never stale: 503 + ERROR log + KeySchemaMismatch
+            observe.key_schema_mismatch()
+            raise UnavailableError(503, str(err)) from err
         except UnknownTableError as err:
             raise UnavailableError(503, f"cannot read the key schema of table {table!r}") from err
 
-    def read(self, table: str, schema: TableKeys, key: Typed) -> Result:
-        key_text = cache_key(table, key, schema.names, self.settings.key_prefix)
+    def key_of(self, table: str, schema: TableKeys, raw: object) -> tuple[Typed, str]:
+        """A direct invoke's ``key``, checked and typed (``key_from_json``), and its cache key.
+
+        Remembered per exact value and type (``1``, ``1.0``, ``True`` and ``"1"``
+        differ); mistakes are not remembered: they raise every time.
+        """
+        try:
+            signature = (table, *raw.items(), *map(type, raw.values()))  # type: ignore[attr-defined]
+            return self._keys[signature]
+        except (AttributeError, TypeError):  # not an object, or typed values (dicts): not remembered
+            return self._key_of(table, schema, raw)
+        except KeyError:
+            pass
+        if len(self._keys) >= KEY_MEMO_SIZE:
+            self._keys.clear()
+        found = self._keys[signature] = self._key_of(table, schema, raw)
+        return found
+
+    def _key_of(self, table: str, schema: TableKeys, raw: object) -> tuple[Typed, str]:
+        key = key_from_json(raw, schema)
+        return key, self.cache.key(table, key, schema.names)
+
+    def read(self, table: str, schema: TableKeys, key: Typed, key_text: str | None = None) -> Result:
+        if key_text is None:
+            key_text = self.cache.key(table, key, schema.names)
         try:
             return self.reads.lookup(table, key, key_text)
         except (BotoCoreError, ClientError) as err:
-            code = err.response["Error"]["Code"] if isinstance(err, ClientError) else type(err).__name__
-            raise UnavailableError(503, f"DynamoDB GetItem on table {table!r} failed ({code})") from err
+            raise _unavailable("GetItem", table, err) from err
+
+    def read_many(self, table: str, schema: TableKeys, keys: Sequence[Typed]) -> list[Result]:
+        """``read`` for every key, in order (one round trip per step, BatchGetItem for the misses)."""
+        key_texts = [self.cache.key(table, key, schema.names) for key in keys]
+        try:
+            return self.reads.lookup_many(table, keys, key_texts)
+        except (BotoCoreError, ClientError, UnprocessedKeysError) as err:
+            raise _unavailable("BatchGetItem", table, err) from err
+
+
+def _unavailable(operation: str, table: str, err: Exception) -> UnavailableError:
+    code = err.response["Error"]["Code"] if isinstance(err, ClientError) else type(err).__name__
+    return UnavailableError(503, f"DynamoDB {operation} on table {table!r} failed ({code})")
 
 
 def build(settings: Settings) -> Runtime:
-    redis = redis_client_or_deferred(settings, READER_TIMEOUTS)
     dynamodb = aws_client("dynamodb", settings.dynamodb_endpoint_url)
     schemas = KeySchemas(settings.key_schema, describe_with_boto3(settings.dynamodb_endpoint_url))
-    reads = CacheAside(
-        cache_port(redis),
-        table_port(dynamodb),
-        CircuitBreaker(BREAKER_THRESHOLD, BREAKER_COOLDOWN_S),
-        Expiry(settings.cache_ttl_seconds, settings.negative_cache_ttl_seconds),
-    )
-    return Runtime(settings, schemas, reads)
+    breaker = CircuitBreaker(BREAKER_THRESHOLD, BREAKER_COOLDOWN_S)
+    cache = Cache(settings=settings, breaker=breaker, port=cache_port)
+    return Runtime(settings, schemas, cache, cache.reads(table_port(dynamodb)))
 
 
 _runtime: Runtime | None = None
@@ -74,6 +117,11 @@ def runtime() -> Runtime:
     global _runtime
     if _runtime is None:
         _runtime = build(Settings.from_env())
+    return _runtime
+
+
+def built() -> Runtime | None:
+    """The runtime if a call has built it (metrics flush without building one)."""
     return _runtime
 
 

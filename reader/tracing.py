@@ -10,14 +10,15 @@ disabled wrapper costs tens of microseconds on a cache hit.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from aws_lambda_powertools.tracing.tracer import Tracer
 
-from reader.table import DynamoTable, Table
 from streamcache.codec import Typed
-from streamcache.lookup import Claim, Lease, ReaderCache
+from streamcache.entry import Entry
+from streamcache.read.dynamodb import BatchTable, DynamoTable
+from streamcache.read.lookup import Claim, Lease, ReaderCache
 
 # Powertools' rule (env var, Lambda / SAM / Chalice detection); reading it imports nothing heavy.
 TRACING = not Tracer._is_tracer_disabled()
@@ -38,7 +39,7 @@ def traced_handler(handler: Callable[[Any, Any], Any]) -> Callable[[Any, Any], A
     return tracer().capture_lambda_handler(handler, capture_response=False)
 
 
-def table_port(client: Any) -> Table:
+def table_port(client: Any) -> BatchTable:
     if not TRACING:
         return DynamoTable(client)
     capture = tracer().capture_method(capture_response=False)
@@ -47,6 +48,10 @@ def table_port(client: Any) -> Table:
         @capture
         def get(self, table: str, key: Typed) -> Typed | None:
             return super().get(table, key)
+
+        @capture
+        def get_many(self, table: str, keys: Sequence[Typed]) -> list[Typed | None]:
+            return super().get_many(table, keys)
 
     return TracedTable(client)
 
@@ -64,5 +69,17 @@ def cache_port(client: Any) -> ReaderCache:
         @capture
         def fill(self, key: str, lease: Lease, payload: bytes, ttl_seconds: int) -> bool:
             return super().fill(key, lease, payload, ttl_seconds)
+
+        @capture
+        def get_many(self, keys: Sequence[str]) -> list[Entry | None]:
+            return super().get_many(keys)
+
+        @capture
+        def lease_many(self, keys: Sequence[str]) -> list[Claim]:
+            return super().lease_many(keys)
+
+        @capture
+        def fill_many(self, fills: Sequence[tuple[str, Lease, bytes, int]]) -> list[bool]:
+            return super().fill_many(fills)
 
     return TracedCache(client)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from streamcache.entry import pad_version
-from streamcache.errors import MalformedEventError, RecordError
+from streamcache.errors import KeySchemaMismatchError, MalformedEventError, RecordError
 from streamcache.records import Command, sequence_number
 
 KeyOf = Callable[[dict[str, Any]], str]  # raises RecordError when the record names no usable key
@@ -28,6 +28,7 @@ class Plan:
     record_keys: list[str | None]  # per record; None = no usable key
     commands: dict[str, Command] = field(default_factory=dict)  # newest record per key
     unusable: list[tuple[int, str]] = field(default_factory=list)  # (record index, why)
+    key_schema_mismatches: int = 0  # unusable because KEY_SCHEMA disagrees with the record's Keys
 
 
 def records_of(event: object) -> list[dict[str, Any]]:
@@ -58,6 +59,7 @@ def plan_batch(records: Sequence[dict[str, Any]], key_of: KeyOf, build: Build) -
         except RecordError as err:
             plan.record_keys.append(None)
             plan.unusable.append((index, str(err)))
+            plan.key_schema_mismatches += isinstance(err.__cause__, KeySchemaMismatchError)
             continue
         plan.record_keys.append(key)
         version = pad_version(plan.sequence_numbers[index])

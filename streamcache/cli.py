@@ -1,4 +1,4 @@
-"""``python -m streamcache``: replay, demo, consume, redrive (the local tools).
+"""``python -m streamcache``: replay, demo, consume, redrive (the local tools); check, warm (operations).
 
 Exit codes: 0 done, 1 the run found a problem (failed verification, redrive
 errors), 2 bad arguments, a bad input file or a bad setting - always with one
@@ -44,12 +44,13 @@ def _int_in(low: int, high: int, allow_minus_one: bool = False) -> Any:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m streamcache", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(
-        dest="command", metavar="{replay,demo,consume,redrive}", parser_class=_Parser
+        dest="command", metavar="{replay,demo,consume,redrive,check,warm}", parser_class=_Parser
     )
     _replay_parser(commands)
     _demo_parser(commands)
     _consume_parser(commands)
     _redrive_parser(commands)
+    _ops_parsers(commands)
     return parser
 
 
@@ -65,6 +66,12 @@ def _demo_parser(commands: Any) -> None:
     )
     p.add_argument("--items", type=_int_in(10, 5000), default=300, help="items to write (default 300)")
     p.add_argument("--batch-size", type=_int_in(1, 10_000), default=100, help="ESM BatchSize (default 100)")
+    p.add_argument(
+        "--parallelization-factor",
+        type=_int_in(1, 10),
+        default=2,
+        help="ESM ParallelizationFactor: concurrent batches per shard (default 2)",
+    )
     p.add_argument("--verbose", action="store_true", help="show the functions' logs and metrics")
     _redis_option(p)
 
@@ -96,7 +103,17 @@ def _consume_parser(commands: Any) -> None:
         "--no-report-batch-item-failures", action="store_true", help="ignore partial batch responses"
     )
     p.add_argument("--starting-position", choices=("TRIM_HORIZON", "LATEST"), default="TRIM_HORIZON")
-    p.add_argument("--destination", help="OnFailure destination: an SQS queue URL or a JSON-lines file")
+    p.add_argument(
+        "--destination", help="OnFailure destination: an SQS queue URL, an SNS topic ARN or a JSON-lines file"
+    )
+    p.add_argument("--parallelization-factor", type=_int_in(1, 10), default=1, help="ParallelizationFactor")
+    p.add_argument(
+        "--filter",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="a FilterCriteria pattern (JSON); repeat for several (OR-ed)",
+    )
 
 
 def _redrive_parser(commands: Any) -> None:
@@ -107,6 +124,63 @@ def _redrive_parser(commands: Any) -> None:
         default=os.environ.get("DYNAMODB_ENDPOINT_URL") or None,
         help="Streams/SQS endpoint (DYNAMODB_ENDPOINT_URL; default AWS)",
     )
+
+
+# -- operations: check, warm (streamcache/ops) --------------------------------------
+
+
+def _ops_parsers(commands: Any) -> None:
+    table_help = "the DynamoDB table whose cached keys to use (TABLE_NAME)"
+    p = commands.add_parser("check", help="compare a sample of cached keys with consistent DynamoDB reads")
+    p.add_argument("--table", default=os.environ.get("TABLE_NAME"), help=table_help)
+    p.add_argument("--sample", type=_int_in(1, 10_000_000), default=1000, help="keys to check (default 1000)")
+    p.add_argument(
+        "--settle-seconds",
+        type=_float_in(0, 3600),
+        default=5.0,
+        help="wait this long, then read mismatches again: records may be in flight (default 5)",
+    )
+    p.add_argument("--repair", action="store_true", help="invalidate keys still inconsistent (versioned)")
+    p = commands.add_parser(
+        "warm", help="fill the cache from a parallel table scan, under the reader's leases"
+    )
+    p.add_argument("--table", default=os.environ.get("TABLE_NAME"), help=table_help)
+    p.add_argument("--segments", type=_int_in(1, 64), default=4, help="parallel Scan segments (default 4)")
+    p.add_argument("--limit", type=_int_in(1, 10**12), default=None, help="stop after this many items")
+    p.add_argument(
+        "--max-rcu", type=_float_in(0.5, 10**6), default=None, help="read capacity units per second, at most"
+    )
+
+
+def _float_in(low: float, high: float) -> Any:
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not low <= value <= high:  # also refuses nan
+            raise argparse.ArgumentTypeError(f"{value} is out of range {low}..{high}")
+        return value
+
+    return parse
+
+
+def _check(args: argparse.Namespace) -> int:
+    from streamcache.ops.run import check_command
+
+    return check_command(_table(args), args.sample, args.settle_seconds, args.repair)
+
+
+def _warm(args: argparse.Namespace) -> int:
+    from streamcache.ops.run import warm_command
+
+    return warm_command(_table(args), args.segments, args.limit, args.max_rcu)
+
+
+def _table(args: argparse.Namespace) -> str:
+    if not args.table:
+        raise _usage("--table is required (or set TABLE_NAME)")
+    return str(args.table)
 
 
 def _redis_option(p: argparse.ArgumentParser) -> None:
@@ -122,7 +196,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
-        parser.error("choose a command: replay, demo, consume or redrive")
+        parser.error("choose a command: replay, demo, consume, redrive, check or warm")
     try:
         return int(_COMMANDS[args.command](args))
     except StreamCacheError as err:
@@ -143,7 +217,13 @@ def _demo(args: argparse.Namespace) -> int:
     from streamcache.local.demo import DemoOptions, run_demo
 
     return run_demo(
-        DemoOptions(items=args.items, verbose=args.verbose, redis=args.redis, batch_size=args.batch_size)
+        DemoOptions(
+            items=args.items,
+            verbose=args.verbose,
+            redis=args.redis,
+            batch_size=args.batch_size,
+            parallelization_factor=args.parallelization_factor,
+        )
     )
 
 
@@ -161,6 +241,8 @@ def _consume(args: argparse.Namespace) -> int:
         maximum_retry_attempts=args.max_retry_attempts,
         maximum_record_age_s=args.max_record_age,
         starting_position=args.starting_position,
+        parallelization_factor=args.parallelization_factor,
+        filters=tuple(args.filter),
     )
     options = ConsumeOptions(
         table=args.table,
@@ -182,4 +264,11 @@ def _usage(message: str) -> StreamCacheError:
     return StreamCacheError(message)
 
 
-_COMMANDS = {"replay": _replay, "demo": _demo, "consume": _consume, "redrive": _redrive}
+_COMMANDS = {
+    "replay": _replay,
+    "demo": _demo,
+    "consume": _consume,
+    "redrive": _redrive,
+    "check": _check,
+    "warm": _warm,
+}

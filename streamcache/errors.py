@@ -34,7 +34,34 @@ class KeyValueError(StreamCacheError):
 
 
 class UnknownTableError(StreamCacheError):
-    """No key schema is known for a table (not in KEY_SCHEMA, DescribeTable failed)."""
+    """No key schema is known for a table (not in KEY_SCHEMA, DescribeTable failed).
+
+    ``problem`` says what went wrong, ``fix`` what to do (the exact KEY_SCHEMA entry when known).
+    """
+
+    def __init__(self, problem: str, fix: str = "add it to KEY_SCHEMA") -> None:
+        super().__init__(f"{problem}; {fix}")
+        self.problem = problem
+        self.fix = fix
+
+
+class KeySchemaMismatchError(UnknownTableError):
+    """KEY_SCHEMA disagrees with the table (or with a record's ``Keys``): a configuration error.
+
+    Never served around: the reader and the invalidator would spell one item's
+    key differently and the cache would stay stale while both report success.
+    An ``UnknownTableError`` (no key schema to trust), so code that handles
+    only that still refuses the table.
+    """
+
+    def __init__(
+        self,
+        table: str,
+        problem: str,
+        fix: str = "fix KEY_SCHEMA, or remove the table from it to have the table described",
+    ) -> None:
+        super().__init__(problem, fix)
+        self.table = table
 
 
 class ReplicaAckError(StreamCacheError, RedisTimeoutError):
@@ -45,3 +72,20 @@ class ReplicaAckError(StreamCacheError, RedisTimeoutError):
     Redis ``TimeoutError``, so the invalidator treats it like an unreachable
     node (report, retry later), not like a refused write.
     """
+
+
+class UnprocessedKeysError(StreamCacheError):
+    """DynamoDB left keys of a ``BatchGetItem`` unprocessed after every retry (throttled).
+
+    Nothing is answered rather than a partial list: the caller may retry the
+    whole batch, or raise the table's read capacity.
+    """
+
+    def __init__(self, table: str, pending: int, attempts: int) -> None:
+        super().__init__(
+            f"BatchGetItem on table {table!r} left {pending} key(s) unprocessed after {attempts} attempts "
+            "(throttled: retry later or raise the table's read capacity)"
+        )
+        self.table = table
+        self.pending = pending
+        self.attempts = attempts

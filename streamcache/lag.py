@@ -18,10 +18,18 @@ def creation_seconds(record: Mapping[str, Any]) -> float | None:
 
 
 def epoch_seconds(raw: object) -> float | None:
-    """Epoch seconds from a number of seconds or of milliseconds; None when not a number."""
+    """Epoch seconds from a number of seconds or of milliseconds; None when not a finite number.
+
+    JSON parsers accept ``Infinity``, ``NaN`` and integers too large for a
+    float: none of them may reach a metric (EMF with ``Infinity`` is not JSON).
+    """
     if isinstance(raw, bool) or not isinstance(raw, (int, float)):
         return None
-    return raw / 1000.0 if raw > _MS_THRESHOLD else float(raw)
+    try:
+        seconds = raw / 1000.0 if raw > _MS_THRESHOLD else float(raw)
+    except OverflowError:  # an int beyond float's range
+        return None
+    return seconds if math.isfinite(seconds) else None
 
 
 def lags_ms(records: Iterable[Mapping[str, Any]], now: float) -> list[float]:

@@ -4,30 +4,70 @@ DynamoDB numbers carry up to 38 significant digits. Python's default decimal
 context rounds at 28, and ``float`` at ~17, so neither is ever used here:
 parsing a string into ``Decimal`` is exact, and normalisation runs in a local
 context wide enough to never round.
+
+DynamoDB's range is checked before any arithmetic: magnitudes from 1E-130 to
+below 1E+126 (and zero). Outside it a number would overflow or underflow the
+context (``1e999999999`` raised ``decimal.Overflow``), quietly become ``0``
+(``1e-999999999``), or expand into a megabyte of digits (``1e999999``).
 """
 
 from __future__ import annotations
 
-from decimal import Context, Decimal, InvalidOperation
+from decimal import (
+    Clamped,
+    Context,
+    Decimal,
+    DivisionByZero,
+    Inexact,
+    InvalidOperation,
+    Overflow,
+    Subnormal,
+    Underflow,
+)
 
 from streamcache.errors import KeyValueError
 
 MAX_DIGITS = 38
+# DynamoDB's number range, as exponents of the leading digit (Decimal.adjusted()).
+MAX_ADJUSTED_EXPONENT = 125  # up to 9.99...E+125
+MIN_ADJUSTED_EXPONENT = -130  # down to 1E-130
 # Normalising a <=38-digit number in a 40-digit context never rounds.
-_EXACT = Context(prec=MAX_DIGITS + 2, Emin=-999999, Emax=999999)
+# Every signal that changes a value traps (Rounded alone only drops trailing zeros):
+# within DynamoDB's range none can fire, so one that does is an error, never a silent rounding.
+_EXACT = Context(
+    prec=MAX_DIGITS + 2,
+    Emin=-999999,
+    Emax=999999,
+    traps=[InvalidOperation, Overflow, Underflow, Clamped, Inexact, Subnormal, DivisionByZero],
+)
 
 
 def parse_number(text: str) -> Decimal:
-    """Parse a DynamoDB number string; reject NaN, infinities and >38 digits."""
+    """Parse a DynamoDB number string; reject NaN, infinities, >38 digits and values out of range."""
     try:
         value = Decimal(text.strip()) if isinstance(text, str) else Decimal("nan")
-    except InvalidOperation as err:
+    except (InvalidOperation, ValueError) as err:  # ValueError: an exponent beyond any context
         raise KeyValueError("value is not a number") from err
     if not value.is_finite():
         raise KeyValueError("value is not a finite number")
-    if len(value.normalize(_EXACT).as_tuple().digits) > MAX_DIGITS:
+    if value.is_zero():  # any exponent: 0E+999999999 is zero, and normalising it would clamp
+        return value
+    _check_range(value)
+    try:
+        digits = len(value.normalize(_EXACT).as_tuple().digits)
+    except Inexact:  # more than the context's digits: certainly more than DynamoDB's
+        digits = MAX_DIGITS + 1
+    if digits > MAX_DIGITS:
         raise KeyValueError(f"value has more than {MAX_DIGITS} significant digits")
     return value
+
+
+def _check_range(value: Decimal) -> None:
+    """DynamoDB's range; ``adjusted()`` needs no context, so nothing can overflow here."""
+    if value.adjusted() > MAX_ADJUSTED_EXPONENT:
+        raise KeyValueError("value is out of DynamoDB's number range (magnitude must be below 1E+126)")
+    if value.adjusted() < MIN_ADJUSTED_EXPONENT:
+        raise KeyValueError("value is out of DynamoDB's number range (magnitude must be at least 1E-130)")
 
 
 def canonical_number(text: str) -> str:

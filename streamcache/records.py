@@ -60,11 +60,11 @@ def record_key(record: Mapping[str, Any], schemas: KeySchemas, prefix: str) -> s
     """The cache key a record names; ``RecordError`` when it names none usable."""
     table = table_from_arn(record.get("eventSourceARN"))
     keys = record["dynamodb"].get("Keys")
-    if not isinstance(keys, dict):
+    if not isinstance(keys, dict) or not keys:
         raise RecordError(f"record has no dynamodb.Keys map (table {table!r})")
     try:
-        return cache_key(table, keys, schemas.keys_of(table).names, prefix)
-    except (KeyValueError, UnknownTableError) as err:
+        return cache_key(table, keys, schemas.names_for_record(table, keys.keys()), prefix)
+    except (KeyValueError, UnknownTableError) as err:  # a KEY_SCHEMA mismatch included
         raise RecordError(f"table {table!r}: {err}") from err
 
 

@@ -6,11 +6,12 @@ malformed setting raises ``ConfigError`` with one line naming it.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from streamcache.errors import ConfigError
 
@@ -36,13 +37,16 @@ INDEX_SETTLE_MS = "INDEX_SETTLE_MS"
 _TRUE = {"true", "1", "yes"}
 _FALSE = {"false", "0", "no", ""}
 _REDIS_SCHEMES = {"redis", "rediss", "unix"}
+# redis-py turns URL query options into connection arguments that override ours:
+# ?ssl_cert_reqs=none would switch certificate checks off behind REDIS_TLS_INSECURE's back.
+_TLS_QUERY_PREFIX = "ssl"
 
 KeySchemas = Mapping[str, tuple[str, ...]]
 
 
 @dataclass(frozen=True)
 class Settings:
-    redis_url: str
+    redis_url: str = field(repr=False)  # may hold a password: repr shows ``redis_url_redacted``
     redis_cluster: bool = False
     redis_auth_secret_arn: str | None = None
     redis_tls_insecure: bool = False
@@ -66,6 +70,9 @@ class Settings:
     # DynamoDB updates a GSI asynchronously, apart from the stream.
     index_settle_ms: int = 1000
 
+    def __post_init__(self) -> None:
+        _refuse_tls_options(self.redis_url)  # however the settings were made (from_env, a library caller)
+
     @property
     def apply_options(self) -> dict[str, int]:
         """``apply_commands``' keyword arguments: replica confirmation (WAIT) and the fill-mode margin."""
@@ -74,6 +81,14 @@ class Settings:
             "replica_ack_timeout_ms": self.redis_replica_ack_timeout_ms,
             "fill_margin_ms": self.fill_clock_margin_ms,
         }
+
+    @property
+    def redis_url_redacted(self) -> str:
+        return redact_url(self.redis_url)
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in dataclasses.fields(self) if f.repr)
+        return f"Settings(redis_url={self.redis_url_redacted!r}, {fields})"
 
     @property
     def uses_tls(self) -> bool:
@@ -115,6 +130,30 @@ def _redis_url(raw: str) -> str:
             f"{REDIS_URL} has scheme {scheme or '(none)'!r}; expected redis://, rediss:// or unix://"
         )
     return raw
+
+
+def _refuse_tls_options(url: str) -> None:
+    """TLS is configured by REDIS_TLS_CA_FILE and REDIS_TLS_INSECURE only, never by the URL."""
+    options = [name for name, _ in parse_qsl(urlsplit(url).query, keep_blank_values=True)]
+    tls = sorted({name for name in options if name.lower().startswith(_TLS_QUERY_PREFIX)})
+    if tls:
+        raise ConfigError(
+            f"{REDIS_URL} sets TLS option {tls[0]!r} in its query string; remove it: certificates are "
+            f"always verified (CA bundle: {REDIS_TLS_CA_FILE}; local testing only: {REDIS_TLS_INSECURE}=true)"
+        )
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password (in the userinfo or a ``password=`` option) replaced by ``***``."""
+    parts = urlsplit(url)
+    if parts.password is not None:
+        user, host = parts.username or "", parts.netloc.rpartition("@")[2]
+        parts = parts._replace(netloc=f"{user}:***@{host}")
+    options = parse_qsl(parts.query, keep_blank_values=True)
+    if any(name == "password" for name, _ in options):
+        hidden = [(name, "***" if name == "password" else value) for name, value in options]
+        parts = parts._replace(query=urlencode(hidden, safe="*/"))
+    return parts.geturl()
 
 
 def _bool(env: Mapping[str, str], name: str) -> bool:

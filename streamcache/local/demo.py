@@ -36,7 +36,7 @@ from typing import Any
 from streamcache import lag
 from streamcache.keys import cache_key
 from streamcache.local import esm
-from streamcache.local.destination import SqsDestination, read_failures, sqs_client
+from streamcache.local.destination import QueuePolling, SqsDestination, read_failures, sqs_client
 from streamcache.local.embedded import EmbeddedAws, embedded_aws, local_redis, patched_environ
 from streamcache.local.inspect import holding
 from streamcache.local.poller import (
@@ -49,6 +49,8 @@ from streamcache.local.redrive import RedriveReport, redrive
 from streamcache.local.replay import QUIET_ENV, without_metrics
 from streamcache.local.stream import DynamoDBStream, StreamSource, streams_client
 from streamcache.local.tables import create_orders_table
+from streamcache.ops import sampling
+from streamcache.ops.checker import Background, Checker, Report
 from streamcache.schema import KeySchemas
 
 TABLE = "orders"
@@ -77,6 +79,8 @@ class DemoOptions:
     redis: str = "auto"  # auto | redis-server | fakeredis
     batch_size: int = 100
     max_retry_attempts: int = 2
+    # Concurrent batches per shard: above 1 so that concurrent invalidator invocations are exercised.
+    parallelization_factor: int = 2
 
 
 @dataclass
@@ -89,11 +93,13 @@ class Outcome:
     mismatches: list[str] = field(default_factory=list)
     keys: int = 0
     invalidation_delays_ms: list[float] = field(default_factory=list)
+    consistency: Report | None = None  # the consistency checker's samples
 
     @property
     def verified(self) -> bool:
         wrong_answers = sum(reads["wrong answers"] for reads in self.reads)
-        return not self.mismatches and self.redrive.ok and not wrong_answers
+        inconsistent = self.consistency.final_inconsistent if self.consistency else 0
+        return not self.mismatches and self.redrive.ok and not wrong_answers and not inconsistent
 
 
 def typed_key(key: Key) -> dict[str, dict[str, str]]:
@@ -145,6 +151,9 @@ def _handler_env(aws: EmbeddedAws, redis_url: str, verbose: bool) -> dict[str, s
         "TABLE_NAME": TABLE,
         "ALLOWED_TABLES": TABLE,
         "DYNAMODB_ENDPOINT_URL": aws.endpoint_url or "",
+        # the consistency checker: a fifth of the records, checked 1 s after the invalidator
+        sampling.CONSISTENCY_SAMPLE_RATE: "0.2",
+        sampling.CONSISTENCY_CHECK_DELAYS: "1",
         **QUIET_ENV,
     }
     if verbose:
@@ -164,7 +173,16 @@ def _run(options: DemoOptions, aws: EmbeddedAws, redis_url: str, say: Say) -> Ou
     outcome = Outcome()
     progress = FoldedProgress(say, every_s=0.0 if options.verbose else 1.0)
     mapping = _mapping(options, source, destination, progress)
-    keys, writes = _write_while_delivering(options, dynamodb, mapping, progress, outcome)
+    sampling.configure(None)  # read this environment's sampling settings
+    checker_client = redis.Redis.from_url(redis_url)
+    config = sampling.SamplingConfig.from_env()
+    background = Background(Checker(checker_client, config), config.delays_s).start()
+    try:
+        keys, writes = _write_while_delivering(options, dynamodb, mapping, progress, outcome)
+    finally:
+        outcome.consistency = background.stop()
+        checker_client.close()
+        sampling.configure(None)
     say(f"      caught up; poison record: {_poison_sequence_number(source)}")
     stream = _stream_keys(source)
     applied = {d.sequence_number: d.applied_s for d in outcome.stats.deliveries}
@@ -203,7 +221,10 @@ def _write_while_delivering(
 
     say = progress.say
     say(f"[1/5] writing {options.items} items, then updates and deletes, to table {TABLE!r}")
-    say("      meanwhile the event source mapping polls the stream (4 polls/s) and invokes the invalidator")
+    say(
+        "      meanwhile the event source mapping polls the stream (4 polls/s) and invokes the invalidator"
+        f" ({mapping.config.parallelization_factor} concurrent batch(es) per shard)"
+    )
     say(f"      poison: the update of {POISON_KEY}; the wrapped invalidator raises on it")
     invalidator_handler.reset()
     writes_done = threading.Event()
@@ -237,6 +258,9 @@ def _mapping(
         bisect_batch_on_function_error=True,
         report_batch_item_failures=True,
         maximum_retry_attempts=options.max_retry_attempts,
+        # --verbose prints each invocation's metrics: Powertools' metric buffer is one per process,
+        # so invocations run one at a time there.
+        parallelization_factor=1 if options.verbose else options.parallelization_factor,
     )
     handler: esm.Handler = invalidator_handler.handler
     if not options.verbose:
@@ -309,7 +333,8 @@ def _poison_sequence_number(source: StreamSource) -> str:
 
 
 def _redrive(aws: EmbeddedAws, queue_url: str, cache: Any) -> RedriveReport:
-    failures = read_failures(queue_url, aws.endpoint_url)
+    # The embedded SQS is one process: a short poll is exact, so one empty answer means drained.
+    failures = read_failures(queue_url, polling=QueuePolling(wait_s=0, empty_polls=1))
     schemas = KeySchemas({TABLE: KEY_NAMES}, None)
     client = streams_client(aws.endpoint_url)
     return redrive(failures, lambda arn: DynamoDBStream(arn, client), cache, schemas)
@@ -387,6 +412,8 @@ def _print_summary(outcome: Outcome, seconds: float, say: Say) -> None:
         ("invalidation p50 / p99", f"{_p50_p99(outcome.invalidation_delays_ms)} (after the write returned)")
     )
     rows.append(("verification", _verification_line(outcome)))
+    if outcome.consistency is not None:
+        rows.append(("consistency checker", _consistency_line(outcome.consistency)))
     rows.append(("time", f"{seconds:.1f} s"))
     say("")
     for label, value in rows:
@@ -408,3 +435,9 @@ def _verification_line(outcome: Outcome) -> str:
         return f"OK: all {outcome.keys} keys in Redis match the table or are absent"
     problems = outcome.mismatches[:5] + outcome.redrive.errors[:5]
     return f"FAILED: {len(outcome.mismatches)} key(s) disagree with the table; {problems}"
+
+
+def _consistency_line(report: Report) -> str:
+    checked, bad = report.final_checked, report.final_inconsistent
+    line = f"{checked - bad} of {checked} sampled writes consistent after {report.delays_s[-1]} s"
+    return line + (f"; inconsistent: {[f.sample.key for f in report.findings][:5]}" if bad else "")

@@ -2,7 +2,7 @@
 
 The consistency suite writes through ``Truth``: each write changes the model
 table and appends the stream record DynamoDB would emit for it. Readers read
-the model table (a ``reader.table.Table``); the checks compare what the cache
+the model table (a ``streamcache.read.dynamodb.Table``); the checks compare what the cache
 holds with the item's history. Every image carries a unique ``rev`` attribute
 so that a cached item names exactly the state it came from.
 
@@ -135,7 +135,7 @@ class Truth:
         return record
 
     def get(self, table: str, key: Typed) -> Typed | None:
-        """``reader.table.Table``: the item now, in stream form (a consistent GetItem)."""
+        """``streamcache.read.dynamodb.Table``: the item now, in stream form (a consistent GetItem)."""
         with self._lock:
             h = self.items.get(identity(table, key))
             image = None if h is None else h.states[-1].image

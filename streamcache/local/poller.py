@@ -23,14 +23,16 @@ Key = tuple[str, int]
 def poll_while_writing(mapping: esm.EventSourceMapping, writes_done: threading.Event) -> esm.Stats:
     """Lambda's poller: read the stream to its end every ``poll_interval_s``, until caught up.
 
-    Caught up means a poll that began after the last write found nothing new;
-    checking ``writes_done`` before the poll is what makes that sound.
+    Caught up means a poll that began after the last write found nothing new
+    (checking ``writes_done`` before the poll is what makes that sound), and
+    every open shard has given several empty pages in a row (``mapping.caught_up``):
+    one empty GetRecords page does not prove the shard has nothing more.
     """
     timing = mapping.timing
     while True:
         started = timing.clock()
         writing_over = writes_done.is_set()
-        if not mapping.poll_once() and writing_over:
+        if not mapping.poll_once() and writing_over and mapping.caught_up():
             return mapping.stats
         timing.sleep(max(0.0, timing.poll_interval_s - (timing.clock() - started)))
 

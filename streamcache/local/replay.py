@@ -84,7 +84,7 @@ def event_keys(event: dict[str, Any], schemas: KeySchemas, prefix: str) -> list[
 
 
 def replay(path: Path, say: Callable[[str], None] = print, redis_choice: str = "auto") -> int:
-    """Run ``invalidator.handler.handler`` on the event; 0 once it ran (failures show in the response)."""
+    """Run ``invalidator.handler.handler`` on the event; 0 when every record applied, else 1."""
     event = load_event(path)
     key_schema = os.environ.get(KEY_SCHEMA) or DEFAULT_KEY_SCHEMA
     if not os.environ.get(KEY_SCHEMA):
@@ -99,7 +99,15 @@ def replay(path: Path, say: Callable[[str], None] = print, redis_choice: str = "
             response = _invoke(event)
             say("batch response: " + json.dumps(response))
             _show_keys(event_keys(event, schemas, prefix), redis_.url, say)
-    return 0
+    return _verdict(response, say)
+
+
+def _verdict(response: dict[str, Any], say: Callable[[str], None]) -> int:
+    reported = len(response.get("batchItemFailures") or [])
+    if not reported:
+        return 0
+    say(f"{reported} record(s) reported as not applied: Lambda would retry them (see '(no key)' above)")
+    return 1
 
 
 def _invoke(event: dict[str, Any]) -> dict[str, Any]:

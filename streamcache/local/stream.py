@@ -1,8 +1,4 @@
-"""Read a DynamoDB stream through the Streams API: DescribeStream, GetShardIterator, GetRecords.
-
-Works against moto, DynamoDB Local or real AWS (``DYNAMODB_ENDPOINT_URL`` or
-the default endpoint). Records come back the way the Streams API gives them;
-``lambda_record`` turns one into the shape Lambda puts in its event.
+"""The laptop's view of a DynamoDB stream: the core reader (``streamcache.streams``), plus shard order.
 
 Shard lineage: a shard with a ``ParentShardId`` is read only after its parent
 is finished (closed and read to its end, or trimmed away), as Lambda does,
@@ -11,63 +7,38 @@ so that records of one item are never delivered out of order.
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
+from collections.abc import Iterable, Sequence
 
-from streamcache import lag
-from streamcache.errors import StreamCacheError
+# Re-exported: the emulator, the tools and the tests import the reader from here.
+from streamcache.streams import (
+    MAX_GET_RECORDS,
+    DataTrimmed,
+    DynamoDBStream,
+    IteratorExpired,
+    Page,
+    Shard,
+    StreamError,
+    StreamSource,
+    epoch_seconds,
+    lambda_record,
+    streams_client,
+)
 
-# GetRecords returns at most 1000 records per call.
-MAX_GET_RECORDS = 1000
-
-
-class StreamError(StreamCacheError):
-    """The stream cannot be found or read (no stream on the table, bad endpoint...)."""
-
-
-@dataclass(frozen=True)
-class Shard:
-    shard_id: str
-    parent_id: str | None
-    closed: bool  # has an EndingSequenceNumber: no records will be added
-
-
-@dataclass(frozen=True)
-class Page:
-    records: list[dict[str, Any]]
-    next_iterator: str | None  # None: the shard is closed and fully read
-
-
-class StreamSource(Protocol):
-    """What the event source mapping needs from a stream (a real one, or a fake in tests)."""
-
-    arn: str
-
-    def shards(self) -> list[Shard]: ...
-
-    def iterator(self, shard_id: str, kind: str, sequence_number: str | None = None) -> str: ...
-
-    def read(self, iterator: str, limit: int) -> Page: ...
-
-
-def streams_client(endpoint_url: str | None = None) -> Any:
-    """A ``dynamodbstreams`` client.
-
-    botocore >= 1.40 resolves account-based endpoints unless told not to; the
-    Streams API has none, so ``account_id_endpoint_mode`` is disabled here.
-    """
-    import boto3
-    from botocore.config import Config
-
-    config = Config(
-        account_id_endpoint_mode="disabled",
-        connect_timeout=2,
-        read_timeout=10,
-        retries={"max_attempts": 3, "mode": "standard"},
-    )
-    return boto3.client("dynamodbstreams", endpoint_url=endpoint_url, config=config)
+__all__ = [
+    "MAX_GET_RECORDS",
+    "DataTrimmed",
+    "DynamoDBStream",
+    "IteratorExpired",
+    "Page",
+    "Shard",
+    "StreamError",
+    "StreamSource",
+    "epoch_seconds",
+    "lambda_record",
+    "ready_shards",
+    "stream_arn_of",
+    "streams_client",
+]
 
 
 def stream_arn_of(table: str, endpoint_url: str | None = None) -> str:
@@ -84,41 +55,6 @@ def stream_arn_of(table: str, endpoint_url: str | None = None) -> str:
     return str(arn)
 
 
-class DynamoDBStream:
-    """A ``StreamSource`` over boto3's ``dynamodbstreams`` client."""
-
-    def __init__(self, arn: str, client: Any) -> None:
-        self.arn = arn
-        self._client = client
-
-    def shards(self) -> list[Shard]:
-        found: list[Shard] = []
-        start: dict[str, str] = {}
-        while True:
-            description = self._client.describe_stream(StreamArn=self.arn, **start)["StreamDescription"]
-            found.extend(_shard(s) for s in description.get("Shards", []))
-            last = description.get("LastEvaluatedShardId")
-            if not last:
-                return found
-            start = {"ExclusiveStartShardId": last}
-
-    def iterator(self, shard_id: str, kind: str, sequence_number: str | None = None) -> str:
-        extra = {} if sequence_number is None else {"SequenceNumber": sequence_number}
-        response = self._client.get_shard_iterator(
-            StreamArn=self.arn, ShardId=shard_id, ShardIteratorType=kind, **extra
-        )
-        return str(response["ShardIterator"])
-
-    def read(self, iterator: str, limit: int) -> Page:
-        response = self._client.get_records(ShardIterator=iterator, Limit=min(limit, MAX_GET_RECORDS))
-        return Page(list(response.get("Records", [])), response.get("NextShardIterator"))
-
-
-def _shard(raw: Mapping[str, Any]) -> Shard:
-    ending = raw.get("SequenceNumberRange", {}).get("EndingSequenceNumber")
-    return Shard(raw["ShardId"], raw.get("ParentShardId"), ending is not None)
-
-
 def ready_shards(shards: Sequence[Shard], finished: Iterable[str]) -> list[Shard]:
     """Shards that may be read now: not finished, and whose parent is finished or gone.
 
@@ -133,49 +69,3 @@ def ready_shards(shards: Sequence[Shard], finished: Iterable[str]) -> list[Shard
         if s.shard_id not in done
         and (s.parent_id is None or s.parent_id in done or s.parent_id not in listed)
     ]
-
-
-def lambda_record(raw: Mapping[str, Any], stream_arn: str) -> dict[str, Any]:
-    """One GetRecords record as Lambda delivers it.
-
-    Lambda adds ``eventSourceARN`` and gives ``ApproximateCreationDateTime`` as
-    epoch seconds (boto3 parses it into a datetime; some emulators give ms).
-    Field order follows a real event; ``userIdentity`` only when present.
-    """
-    dynamodb = dict(raw["dynamodb"])
-    created = dynamodb.get("ApproximateCreationDateTime")
-    if created is not None:
-        dynamodb["ApproximateCreationDateTime"] = epoch_seconds(created)
-    record: dict[str, Any] = {
-        "eventID": raw.get("eventID"),
-        "eventName": raw.get("eventName"),
-        "eventVersion": raw.get("eventVersion", "1.1"),
-        "eventSource": raw.get("eventSource", "aws:dynamodb"),
-        "awsRegion": raw.get("awsRegion"),
-        "dynamodb": {k: dynamodb[k] for k in _DYNAMODB_FIELDS if k in dynamodb},
-        "eventSourceARN": stream_arn,
-    }
-    if raw.get("userIdentity"):
-        record["userIdentity"] = dict(raw["userIdentity"])
-    return record
-
-
-_DYNAMODB_FIELDS = (
-    "ApproximateCreationDateTime",
-    "Keys",
-    "NewImage",
-    "OldImage",
-    "SequenceNumber",
-    "SizeBytes",
-    "StreamViewType",
-)
-
-
-def epoch_seconds(value: object) -> float:
-    """A datetime, or epoch seconds / milliseconds, as epoch seconds."""
-    if isinstance(value, dt.datetime):
-        return value.timestamp()
-    seconds = lag.epoch_seconds(value)
-    if seconds is not None:
-        return seconds
-    raise StreamError(f"ApproximateCreationDateTime {value!r} is not a time")

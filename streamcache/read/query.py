@@ -58,9 +58,7 @@ class QueryPlan:
     global_index: bool  # eventually consistent: filled only after the index settles
 
 
-def plan_query(
-    kwargs: Mapping[str, Any], table: str, layout: TableIndexes, prefix: str
-) -> QueryPlan | None:
+def plan_query(kwargs: Mapping[str, Any], table: str, layout: TableIndexes, prefix: str) -> QueryPlan | None:
     """The cache's plan for ``Table.query(**kwargs)``, or None when it must go to DynamoDB."""
     if not kwargs.keys() <= CACHEABLE or kwargs.get("ConsistentRead", False) is not False:
         return None
@@ -83,6 +81,7 @@ def plan_query(
 def canonical_request(kwargs: Mapping[str, Any]) -> dict[str, Any] | None:
     """The request in DynamoDB's low-level form (expression strings, typed values)."""
     from boto3.dynamodb.conditions import ConditionBase, ConditionExpressionBuilder
+
     names = dict(kwargs.get("ExpressionAttributeNames") or {})
     values = dict(kwargs.get("ExpressionAttributeValues") or {})
     builder = ConditionExpressionBuilder()

@@ -14,11 +14,11 @@ import threading
 import redis
 
 from consistency.world import KEY_POOL, Stats, World
-from reader.cacheaside import CacheAside, Expiry
 from streamcache.circuit import CircuitBreaker
 from streamcache.local import model
 from streamcache.local.schedule import Choices
-from streamcache.lookup import ReaderCache
+from streamcache.read.cacheaside import CacheAside, Expiry
+from streamcache.read.lookup import ReaderCache
 
 READERS = 4
 

@@ -24,12 +24,12 @@ from typing import Any
 import redis
 
 from invalidator.processor import Invalidator
-from reader.cacheaside import CacheAside, Expiry, Result
 from streamcache.circuit import CircuitBreaker
 from streamcache.local import model
 from streamcache.local.schedule import ERROR, REDRIVE, REWIND, Choices, Invocation, Shard
-from streamcache.lookup import ReaderCache
 from streamcache.protocol import Scripts, apply_commands
+from streamcache.read.cacheaside import CacheAside, Expiry, Result
+from streamcache.read.lookup import ReaderCache
 from streamcache.records import invalidation_for
 from streamcache.schema import KeySchemas
 from streamcache.settings import Settings
@@ -106,7 +106,7 @@ class Stats:
 
 
 class ModelTable:
-    """``reader.table.Table`` over the model, with a hook that runs after each read returns.
+    """``streamcache.read.dynamodb.Table`` over the model, with a hook that runs after each read returns.
 
     The hook belongs to the thread that set it: free-running reader threads
     (test_concurrent_readers) share this table and must not run the schedule's

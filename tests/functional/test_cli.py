@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -84,9 +85,11 @@ def test_replay_of_every_sample_event(
 ) -> None:
     monkeypatch.setenv("REDIS_URL", redis_url)
     monkeypatch.delenv("KEY_SCHEMA", raising=False)
-    assert main(["replay", str(sample)]) == 0
+    poisoned = sample.name == "poison-batch.json"  # a record with no usable key: reported, exit 1
+    assert main(["replay", str(sample)]) == (1 if poisoned else 0)
     out = capsys.readouterr().out
     assert "using the local tools' default" in out and "batch response: {" in out
+    assert ("record(s) reported as not applied" in out) == poisoned
     assert any(state in out for state in ("item", "not found", "invalidated", "(no key)"))
 
 
@@ -114,3 +117,38 @@ def test_python_dash_m_runs_the_cli() -> None:
     )  # fmt: skip
     assert done.returncode == 2
     assert done.stderr.strip().endswith("--batch-size: 0 is out of range 1..10000 (see --help)")
+
+
+def _replay_records(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, table: str, *keys: dict
+) -> tuple[int, str]:
+    records = [
+        events.record(table, "INSERT", k, events.FIRST_SEQUENCE + i, new=events.item(k, v={"S": "x"}))
+        for i, k in enumerate(keys)
+    ]
+    path = tmp_path / "e.json"
+    path.write_text(json.dumps(events.event(records)))
+    code = main(["replay", str(path), "--redis", "fakeredis"])
+    return code, capsys.readouterr().out
+
+
+def test_replay_exits_1_when_a_record_is_reported_and_says_the_key_schema_to_add(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    monkeypatch.setenv("KEY_SCHEMA", '{"orders": ["pk", "sk"]}')
+    code, out = _replay_records(capsys, tmp_path, "users", {"userId": {"S": "ann"}, "at": {"N": "1"}})
+    assert code == 1
+    assert """add it to KEY_SCHEMA: KEY_SCHEMA='{"users": ["at", "userId"]}'""" in out
+    assert "1 record(s) reported as not applied" in out
+
+
+def test_replay_of_a_one_attribute_key_needs_no_key_schema(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    monkeypatch.setenv("KEY_SCHEMA", '{"orders": ["pk", "sk"]}')  # users is not listed
+    code, out = _replay_records(capsys, tmp_path, "users", {"userId": {"S": "ann"}})
+    assert code == 0
+    assert 'batch response: {"batchItemFailures": []}' in out
+    assert "users-ann: item" in out

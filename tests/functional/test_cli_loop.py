@@ -196,3 +196,32 @@ def test_redrive_of_a_missing_file_is_one_line_and_exit_2(
     assert captured.err == (
         f"python -m streamcache redrive: error: cannot read {str(missing)!r}: No such file or directory\n"
     )
+
+
+def test_consume_is_quiet_like_replay(
+    loop: Loop, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN no POWERTOOLS_* settings of the user's own (the loop fixture sets some: drop them)
+    for name in ("POWERTOOLS_METRICS_DISABLED", "POWERTOOLS_LOG_LEVEL"):
+        monkeypatch.delenv(name, raising=False)
+    put(loop, ("a", 1), "new")
+    # WHEN the CLI consumes the stream
+    out = consume_until_caught_up(capsys)
+    # THEN it prints its own summary, and neither the invalidator's INFO logs nor EMF blobs
+    assert "1 record(s) delivered" in out
+    assert '"_aws"' not in out and '"level":"INFO"' not in out and "batch applied" not in out
+
+
+def test_consume_exits_1_and_says_so_when_every_record_is_discarded(
+    loop: Loop, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a stream whose records can never be applied (Redis refuses connections)
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")
+    for key in (("a", 1), ("b", 1)):
+        put(loop, key, "new")
+    # WHEN the CLI consumes it with no retries
+    code = main(["consume", "--table", "orders", "--until-caught-up", "--max-retry-attempts", "0"])
+    out = capsys.readouterr().out
+    # THEN the run is not a silent success
+    assert code == 1
+    assert "2 record(s) discarded (every record read) after retries ran out" in out

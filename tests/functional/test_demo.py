@@ -40,6 +40,10 @@ def test_demo_verifies_and_exits_zero(monkeypatch: pytest.MonkeyPatch, redis_cho
     )
     assert re.search(r"invalidation p50 / p99 \d+ ms / \d+ ms \(after the write returned\)", text)
     assert re.search(r"\[2/5\] 55 writes done in [\d.]+ s, \d+ record\(s\) already delivered", text)
+    checked = re.search(
+        r"consistency checker    ([1-9]\d*) of (\d+) sampled writes consistent after 1 s$", text, re.M
+    )
+    assert checked and checked[1] == checked[2], text
 
 
 def test_demo_fails_when_the_cache_disagrees_with_the_table(monkeypatch: pytest.MonkeyPatch) -> None:

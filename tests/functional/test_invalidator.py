@@ -125,7 +125,7 @@ def test_bisected_halves_redelivered_out_of_order_converge(invoke, cache) -> Non
 
 
 def test_poison_record_reports_itself_and_everything_after(invoke, cache) -> None:
-    poison = events.record("unknown_table", "INSERT", {"id": {"S": "x"}}, SEQ + 1)
+    poison = events.record("unknown_table", "INSERT", {"id": {"S": "x"}, "at": {"N": "1"}}, SEQ + 1)
     batch = [write("INSERT", "a", 1, SEQ), poison, write("INSERT", "b", 1, SEQ + 2, "after")]
     response = invoke(events.event(batch))
     assert failures(response) == [str(SEQ + 1), str(SEQ + 2)]

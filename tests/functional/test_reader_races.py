@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from reader import runtime as reader_runtime
 from streamcache.local import events
 from streamcache.local.inspect import holding
 from tests.functional.readerkit import (
@@ -105,5 +106,8 @@ def test_the_racing_fill_is_counted_as_rejected(reader_env, dynamodb, monkeypatc
     dynamodb.put_item(TableName="orders", Item=V1)
     count_reads(after=modify(dynamodb))
     reader_handler.handler({"key": PLAIN_KEY}, None)
+    runtime = reader_runtime.built()
+    assert runtime is not None
+    observe.flush(runtime.cache.counters)  # metrics are aggregated, then flushed when due
     assert "FillRejected" in published
     assert "CacheMiss" in published

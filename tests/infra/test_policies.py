@@ -147,7 +147,7 @@ def test_function_url_requires_iam(of_type: OfType) -> None:
 
 def test_log_groups_have_retention(of_type: OfType) -> None:
     groups = of_type("AWS::Logs::LogGroup")
-    assert len(groups) == 2
+    assert len(groups) == 3  # invalidator, reader, consistency checker
     for name, group in groups.items():
         assert group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}, name
 

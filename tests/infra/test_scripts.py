@@ -36,7 +36,7 @@ def fake_env(tmp_path: Path) -> dict[str, str]:
     aws.chmod(0o755)
     dist = tmp_path / "dist"
     dist.mkdir()
-    for name in ("invalidator", "reader"):
+    for name in ("invalidator", "reader", "checker"):
         (dist / f"{name}.zip").write_bytes(name.encode())
     return {
         "PATH": f"{bin_dir}:/usr/bin:/bin",
@@ -78,7 +78,7 @@ def test_deploy_uploads_hashed_zips_and_deploys_with_overrides(fake_env: dict[st
     assert run.returncode == 0, run.stderr
     calls = Path(fake_env["AWS_CALLS"]).read_text().splitlines()
     uploads = [c for c in calls if c.startswith("s3 cp")]
-    assert len(uploads) == 2
+    assert len(uploads) == 3  # invalidator, reader, consistency checker
     assert all("s3://mybucket/streamcache/mystack/" in c for c in uploads)
     [deploy] = [c for c in calls if c.startswith("cloudformation deploy")]
     assert "--capabilities CAPABILITY_NAMED_IAM" in deploy
@@ -86,4 +86,5 @@ def test_deploy_uploads_hashed_zips_and_deploys_with_overrides(fake_env: dict[st
     for override in ("CodeBucket=mybucket", "DynamoDbPrefixListId=pl-0123abcd", "RangeKeyName=sk"):
         assert override in deploy
     assert "InvalidatorCodeKey=streamcache/mystack/" in deploy
+    assert "CheckerCodeKey=streamcache/mystack/" in deploy
     assert calls[-1].startswith("cloudformation describe-stacks")

@@ -99,7 +99,8 @@ def test_cache_accepts_6379_only_from_the_function_groups(of_type: OfType) -> No
     ingress = [r["Properties"] for r in of_type("AWS::EC2::SecurityGroupIngress").values()]
     to_cache = [r for r in ingress if r["GroupId"] == {"Fn::GetAtt": ["CacheSecurityGroup", "GroupId"]}]
     assert {json.dumps(r["SourceSecurityGroupId"]) for r in to_cache} == {
-        json.dumps({"Fn::GetAtt": [f"{fn}SecurityGroup", "GroupId"]}) for fn in ("Invalidator", "Reader")
+        json.dumps({"Fn::GetAtt": [f"{fn}SecurityGroup", "GroupId"]})
+        for fn in ("Invalidator", "Reader", "Checker")
     }
     assert all((r["FromPort"], r["ToPort"]) == (6379, 6379) for r in to_cache)
 
@@ -264,6 +265,7 @@ def test_invalidator_permissions(statements: Statements) -> None:
 def test_reader_permissions(statements: Statements) -> None:
     actions = _actions(statements, "ReaderRole")
     assert actions["dynamodb:GetItem"] == actions["dynamodb:DescribeTable"]
+    assert actions["dynamodb:BatchGetItem"] == actions["dynamodb:GetItem"]  # batch reads
     assert actions["dynamodb:GetItem"]["Fn::If"][2] == {"Fn::GetAtt": ["Table", "Arn"]}
     assert actions["secretsmanager:GetSecretValue"] == {"Ref": "CacheAuthSecret"}
     assert not any(a.startswith(("dynamodb:GetRecords", "sqs:")) for a in actions)
@@ -291,8 +293,9 @@ def test_alarms_cover_lag_errors_failures(of_type: OfType) -> None:
         ("AWS/Lambda", "Errors"),
         ("AWS/SQS", "ApproximateNumberOfMessagesVisible"),
         ("streamcache", "RecordsFailed"),
+        ("streamcache", "Inconsistent"),  # the consistency checker (tests/infra/test_checker_stack.py)
     }
-    assert len(of_type("AWS::CloudWatch::Alarm")) == 5  # Errors for both functions
+    assert len(of_type("AWS::CloudWatch::Alarm")) == 7  # Errors for the three functions
 
 
 def test_alarm_actions_only_with_a_topic(of_type: OfType) -> None:

@@ -47,7 +47,7 @@ def test_only_the_newest_record_per_key_is_built() -> None:
 
 
 def test_unusable_record_is_listed_and_keyless() -> None:
-    bad = events.record("unknown", "INSERT", {"id": {"S": "x"}}, 20)
+    bad = events.record("unknown", "INSERT", {"id": {"S": "x"}, "at": {"N": "1"}}, 20)
     p = plan([rec("a", 10), bad, rec("b", 30)])
     assert p.record_keys == ["t-a", None, "t-b"]
     assert p.unusable[0][0] == 1

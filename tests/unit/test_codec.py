@@ -90,12 +90,17 @@ def test_number_text_keeps_exact_forms_and_rejects_nan() -> None:
         number_text(float("nan"))
 
 
+def _in_dynamodb_range(f: float) -> bool:
+    """A non-integral float DynamoDB can store (magnitude 1E-130 up to below 1E+126)."""
+    return f != int(f) and 1e-130 <= abs(f) < 1e126
+
+
 plain_json = st.recursive(
     st.none()
     | st.booleans()
     | st.text()
     | st.integers(min_value=-(10**37), max_value=10**37)
-    | st.floats(allow_nan=False, allow_infinity=False, width=64).filter(lambda f: f != int(f)),
+    | st.floats(allow_nan=False, allow_infinity=False, width=64).filter(_in_dynamodb_range),
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(), children, max_size=4),
     max_leaves=20,
 )

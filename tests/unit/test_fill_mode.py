@@ -12,8 +12,8 @@ import fakeredis
 import pytest
 
 from streamcache import entry
-from streamcache.lookup import Lease, ReaderCache
 from streamcache.protocol import APPLIED, INVALIDATED, SKIPPED, Scripts
+from streamcache.read.lookup import Lease, ReaderCache
 
 V0, V1, V2, V3 = (str(n).zfill(40) for n in (0, 1, 2, 3))
 MARGIN = 1000

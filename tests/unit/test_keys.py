@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import re
 from decimal import Decimal
 
 import pytest
@@ -109,7 +111,18 @@ def test_table_from_stream_arn() -> None:
 
 
 @pytest.mark.parametrize(
-    "arn", [None, 42, "", "arn:aws:sqs:us-east-1:1:queue", "arn:aws:dynamodb:r:a:index/x", "table/t"]
+    "arn",
+    [
+        None,
+        42,
+        "",
+        "arn:aws:sqs:us-east-1:1:queue",
+        "arn:aws:dynamodb:r:a:index/x",
+        "table/t",
+        "arn:aws:dynamodb:r:a:table/\ud800/stream/x",  # not a table name: would break the key's encoding
+        "arn:aws:dynamodb:r:a:table/a b/stream/x",
+        "arn:aws:dynamodb:r:a:table/" + "t" * 256 + "/stream/x",
+    ],
 )
 def test_bad_arn_is_a_record_error(arn: object) -> None:
     with pytest.raises(RecordError, match="eventSourceARN"):
@@ -186,3 +199,72 @@ def test_integer_fast_path_agrees_with_decimal_path(text: str) -> None:
     assert canonical_number(text) == ("0" if Decimal(text).is_zero() else slow)
     assert canonical_number("0" + text) == canonical_number(text)  # leading zero: slow path
     assert numbers_module.plain_number(text) == int(text)
+
+
+# -- hostile input: DynamoDB's number range, key sizes, text that is not Unicode --
+
+
+@pytest.mark.parametrize(
+    ("raw", "says"),
+    [
+        ("1e999999999", "below 1E+126"),  # decimal.Overflow before
+        ("-1E+126", "below 1E+126"),
+        ("1e999999", "below 1E+126"),  # a megabyte of digits before
+        ("1e-999999999", "at least 1E-130"),  # silently 0 before
+        ("-1E-131", "at least 1E-130"),
+        ("1e99999999999999999999999", "not a number"),  # an exponent no context holds
+    ],
+)
+def test_numbers_outside_dynamodb_range_are_refused(raw: str, says: str) -> None:
+    with pytest.raises(KeyValueError, match=f"'sk': .*{re.escape(says)}"):
+        cache_key("t", {"pk": {"S": "a"}, "sk": {"N": raw}}, ("pk", "sk"))
+
+
+@pytest.mark.parametrize(
+    ("raw", "canonical"),
+    [
+        ("9.9999999999999999999999999999999999999E+125", "99999999999999999999999999999999999999" + "0" * 88),
+        ("1E-130", "0." + "0" * 129 + "1"),
+        ("0E+999999999", "0"),  # zero with any exponent is zero (normalising it would clamp)
+        ("-0E-999999999", "0"),
+    ],
+)
+def test_the_edges_of_dynamodb_range_are_keys(raw: str, canonical: str) -> None:
+    assert canonical_number(raw) == canonical
+
+
+@given(st.integers(-(10**38) + 1, 10**38 - 1), st.integers(-200, 200))
+def test_range_check_agrees_with_dynamodb_limits(digits: int, exponent: int) -> None:
+    value = Decimal(f"{digits}E{exponent}")
+    allowed = value.is_zero() or Decimal("1E-130") <= abs(value) < Decimal("1E+126")
+    try:
+        canonical = canonical_number(f"{digits}E{exponent}")
+    except KeyValueError:
+        assert not allowed
+    else:
+        assert allowed and Decimal(canonical) == value and len(canonical) <= 170
+
+
+@pytest.mark.parametrize(
+    ("index", "value", "limit"),
+    [
+        (0, {"S": "x" * 2049}, 2048),
+        (0, {"S": "é" * 1025}, 2048),  # bytes of UTF-8, not characters
+        (1, {"S": "x" * 1025}, 1024),
+        (1, {"B": b"\x00" * 1025}, 1024),
+        (0, {"B": base64.b64encode(b"\x00" * 2049).decode()}, 2048),
+    ],
+)
+def test_key_components_are_bounded_by_dynamodb_key_limits(index: int, value: dict, limit: int) -> None:
+    key = {"h": {"S": "a"}, "r": {"S": "b"}}
+    key["hr"[index]] = value
+    with pytest.raises(KeyValueError, match=f"DynamoDB allows at most {limit}"):
+        cache_key("t", key, ("h", "r"))
+    key["hr"[index]] = {"S": "x" * limit} if "S" in value else {"B": b"\x00" * limit}
+    assert cache_key("t", key, ("h", "r"))  # exactly at the limit: fine
+
+
+@pytest.mark.parametrize("text", ["\ud800", "a\udfffb", "\udc80"])
+def test_a_lone_surrogate_is_a_key_value_error(text: str) -> None:
+    with pytest.raises(KeyValueError, match="'pk': value is not valid Unicode text"):
+        cache_key("t", {"pk": {"S": text}}, ("pk",))

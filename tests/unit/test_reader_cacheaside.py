@@ -6,10 +6,10 @@ from typing import Any
 
 import redis
 
-from reader.cacheaside import CACHE, DYNAMODB, CacheAside, Expiry
 from streamcache import entry
 from streamcache.circuit import CircuitBreaker
-from streamcache.lookup import Claim, Lease
+from streamcache.read.cacheaside import CACHE, DYNAMODB, CacheAside, Expiry
+from streamcache.read.lookup import Claim, Lease
 
 ITEM = {"pk": {"S": "u1"}}
 KEY = {"pk": {"S": "u1"}}

@@ -1,4 +1,4 @@
-"""The reader's side of the protocol (streamcache.lookup) on fakeredis with the real Lua."""
+"""The reader's side of the protocol (streamcache.read.lookup) on fakeredis with the real Lua."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ from collections.abc import Callable
 import fakeredis
 import pytest
 
-from streamcache import entry, lookup
-from streamcache.lookup import Lease, ReaderCache
+from streamcache import entry
 from streamcache.protocol import Scripts
+from streamcache.read import lookup
+from streamcache.read.lookup import Lease, ReaderCache
 
 V1 = "1".zfill(40)
 V2 = "2".zfill(40)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from reader.cacheaside import Result
 from reader.response import answer, error, status_of, to_json
+from streamcache.read.cacheaside import Result
 
 BIG = "12345678901234567890123456789012345678"
 ITEM = {"pk": {"S": "u1"}, "n": {"N": BIG}, "ss": {"SS": ["b", "a"]}}

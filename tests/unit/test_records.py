@@ -69,7 +69,8 @@ def test_table_missing_from_schema_is_a_record_error() -> None:
 
 def test_missing_key_attribute_is_a_record_error() -> None:
     record = events.record("orders", "INSERT", {"pk": {"S": "a"}}, 1, new=ITEM)
-    with pytest.raises(RecordError, match="'sk' is missing"):
+    expected = r"is \['pk', 'sk'\] \(hash first\) but the record's Keys has attributes \['pk'\]"
+    with pytest.raises(RecordError, match=expected):
         to_command(record, SCHEMAS, "")
 
 
@@ -117,4 +118,14 @@ def test_command_carries_the_records_creation_ms(created: float, ms: int) -> Non
 def test_command_without_creation_time_carries_zero() -> None:
     record = events.record("orders", "INSERT", KEYS, 1100000000017454423009, new=ITEM)
     del record["dynamodb"]["ApproximateCreationDateTime"]
+    assert to_command(record, SCHEMAS, "").created_ms == 0
+
+
+@pytest.mark.parametrize("created", [float("inf"), float("-inf"), float("nan"), 10**400, -(10**400)])
+def test_a_creation_time_that_is_not_a_finite_number_is_unknown(created: float) -> None:
+    from streamcache import lag
+
+    record = events.record("orders", "INSERT", KEYS, 1100000000017454423009, new=ITEM, created=created)
+    assert lag.creation_seconds(record) is None
+    assert lag.lags_ms([record], 1764000000.0) == []
     assert to_command(record, SCHEMAS, "").created_ms == 0

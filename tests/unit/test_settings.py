@@ -106,3 +106,65 @@ def test_fill_clock_margin_default_and_configured() -> None:
 def test_bad_fill_clock_margin_names_itself(raw: str) -> None:
     with pytest.raises(ConfigError, match=f"FILL_CLOCK_MARGIN_MS={raw!r} is not a whole number"):
         Settings.from_env({**BASE, "FILL_CLOCK_MARGIN_MS": raw})
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "ssl_cert_reqs=none",
+        "ssl_check_hostname=false",
+        "ssl_ca_certs=/tmp/attacker.pem",
+        "ssl_min_version=2",
+        "ssl_exclude_verify_flags=VERIFY_X509_STRICT",
+        "db=0&SSL_CERT_REQS=optional",
+    ],
+)
+def test_tls_options_in_redis_url_are_refused(query: str) -> None:
+    """redis-py would let them override certificate checks behind REDIS_TLS_INSECURE's back."""
+    url = f"rediss://:hunter2@h:6379/0?{query}"
+    with pytest.raises(ConfigError, match=r"(?i)REDIS_URL sets TLS option 'ssl_") as err:
+        Settings.from_env({"REDIS_URL": url})
+    assert "REDIS_TLS_INSECURE" in str(err.value) and "hunter2" not in str(err.value)
+    with pytest.raises(ConfigError, match="TLS option"):
+        Settings(redis_url=url)  # built directly too
+
+
+def test_non_tls_url_options_are_still_accepted() -> None:
+    assert Settings.from_env({"REDIS_URL": "rediss://h:6379/0?socket_keepalive=true"}).uses_tls
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["rediss://default:hunter2@h:6379/0", "redis://:hunter2@h:6379/0", "redis://h:6379/0?password=hunter2"],
+)
+def test_a_password_in_redis_url_never_appears_in_repr(url: str) -> None:
+    settings = Settings.from_env({"REDIS_URL": url, "KEY_SCHEMA": '{"t": ["id"]}'})
+    for text in (repr(settings), str(settings), f"{settings}"):
+        assert "hunter2" not in text
+        assert "h:6379" in text and "***" in text and "key_schema={'t': ('id',)}" in text
+    assert settings.redis_url == url  # the client still gets the real URL
+
+
+def test_aws_region_alone_is_enough_outside_lambda(monkeypatch: pytest.MonkeyPatch) -> None:
+    """botocore reads only AWS_DEFAULT_REGION; the region error names AWS_REGION too, so both work."""
+    from streamcache import aws
+
+    for name in ("AWS_DEFAULT_REGION", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_REGION", "eu-west-3")
+    aws.client.cache_clear()
+    try:
+        assert aws.client("dynamodb").meta.region_name == "eu-west-3"
+    finally:
+        aws.client.cache_clear()
+
+
+def test_aws_region_alone_reaches_the_streams_client_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    from streamcache.local.stream import streams_client
+
+    for name in ("AWS_DEFAULT_REGION", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_REGION", "ap-south-2")
+    assert streams_client().meta.region_name == "ap-south-2"
