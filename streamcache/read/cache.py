@@ -22,6 +22,7 @@ from streamcache.keys import cache_key
 from streamcache.read.cacheaside import CacheAside, Counters, Expiry
 from streamcache.read.dynamodb import Table
 from streamcache.read.lookup import ReaderCache
+from streamcache.read.pages import Pages
 from streamcache.settings import REDIS_URL, Settings
 
 # Three consecutive Redis errors open the breaker; then one probe every 5 s.
@@ -62,6 +63,7 @@ class Cache:
         self.settings = dataclasses.replace(settings, **{k: v for k, v in overrides.items() if v is not None})
         self.client = client if client is not None else redis_client_or_deferred(self.settings, timeouts)
         self.lookups = port(self.client)
+        self.pages = Pages(self.client)  # the query cache's scripts (registered locally: no round trip)
         self.breaker = breaker or CircuitBreaker(BREAKER_THRESHOLD, BREAKER_COOLDOWN_S)
         self.expiry = Expiry(self.settings.cache_ttl_seconds, self.settings.negative_cache_ttl_seconds)
         self.counters = Counters()

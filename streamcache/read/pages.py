@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from streamcache.protocol import lua_source
-from streamcache.read.query import QueryPlan
+
+if TYPE_CHECKING:  # query imports boto3's condition builder: the reader's cold start skips it
+    from streamcache.read.query import QueryPlan
 
 SEPARATOR = b"|"
 
