@@ -23,7 +23,7 @@ from streamcache.errors import UnknownTableError
 from streamcache.keys import table_from_arn
 from streamcache.layouts import Layouts
 from streamcache.ops import sampling
-from streamcache.partitions import marker_commands, record_markers
+from streamcache.partitions import TableIndexes, marker_commands, record_markers
 from streamcache.protocol import APPLIED, INVALIDATED, SKIPPED, Outcome, Scripts, apply_commands
 from streamcache.records import Command, command_for, record_key
 from streamcache.schema import KeySchemas
@@ -77,17 +77,29 @@ class Invalidator:
         layouts = self._layouts
         if layouts is None:
             return []
+        prefix = self._settings.key_prefix
         markers: list[list[str] | None] = []
+        known: dict[str, TableIndexes | bool] = {}  # per table: its layout; False: not cached; True: unknown
         for record, key in zip(records, plan.record_keys, strict=True):
             table = table_from_arn(record.get("eventSourceARN")) if key is not None else ""
-            if key is None or not layouts.caches(table):
-                markers.append([])
-                continue
-            try:
-                markers.append(record_markers(record, table, layouts.of(table), self._settings.key_prefix))
-            except UnknownTableError:
+            if table not in known:
+                known[table] = self._layout(table) if key is not None else False
+            layout = known[table]
+            if layout is True:
                 markers.append(None)  # reported: Lambda retries once DescribeTable answers
+            else:
+                markers.append([] if layout is False else record_markers(record, table, layout, prefix))
         return markers
+
+    def _layout(self, table: str) -> TableIndexes | bool:
+        """The table's layout; False when its queries are not cached; True when it cannot be known now."""
+        assert self._layouts is not None
+        if not self._layouts.caches(table):
+            return False
+        try:
+            return self._layouts.of(table)
+        except UnknownTableError:
+            return True
 
     def _write(self, commands: list[Command]) -> dict[str, Outcome]:
         ttl = self._settings.cache_ttl_seconds

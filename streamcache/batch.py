@@ -78,12 +78,14 @@ def first_unapplied(
     markers), None when they could not be known; the record counts as
     applied only when they were written too.
     """
+    check_more = bool(more_keys)
     for index, key in enumerate(plan.record_keys):
         if key is None or key in failed_keys:
             return index
-        extra = more_keys[index] if more_keys else ()
-        if extra is None or any(k in failed_keys for k in extra):
-            return index
+        if check_more:
+            extra = more_keys[index]
+            if extra is None or (failed_keys and not failed_keys.isdisjoint(extra)):
+                return index
     return None
 
 

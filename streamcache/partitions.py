@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from streamcache import entry
@@ -67,22 +68,31 @@ def record_markers(record: Mapping[str, Any], table: str, layout: TableIndexes, 
     markers: list[str] = []
     keys = dynamodb.get("Keys") or {}
     _add(markers, prefix, table, BASE, keys.get(layout.hash_name))
-    for index, (attribute, _) in layout.indexes.items():
-        for image in (dynamodb.get("OldImage"), dynamodb.get("NewImage")):
-            if isinstance(image, dict):
+    if layout.indexes:
+        images = [i for i in (dynamodb.get("OldImage"), dynamodb.get("NewImage")) if isinstance(i, dict)]
+        for index, (attribute, _) in layout.indexes.items():
+            for image in images:
                 _add(markers, prefix, table, index, image.get(attribute))
     return markers
 
 
 def _add(markers: list[str], prefix: str, table: str, index: str, value: object) -> None:
-    if not isinstance(value, dict):
+    if not isinstance(value, dict) or len(value) != 1:
         return  # not in this index (sparse), or no key: nothing to move
-    try:
-        key = marker_key(prefix, table, index, value)
-    except KeyValueError:
-        return  # not a valid key type: DynamoDB would not have indexed it
-    if key not in markers:
+    ((type_, raw),) = value.items()
+    if not isinstance(raw, str):
+        return  # not a key value DynamoDB would have indexed (S, N and B are strings here)
+    key = _marker_of(prefix, table, index, type_, raw)
+    if key is not None and key not in markers:
         markers.append(key)
+
+
+@lru_cache(maxsize=65_536)  # a batch touches few partitions, many times: encode each once
+def _marker_of(prefix: str, table: str, index: str, type_: str, raw: str) -> str | None:
+    try:
+        return marker_key(prefix, table, index, {type_: raw})
+    except KeyValueError:
+        return None  # not a valid key value: DynamoDB would not have indexed it
 
 
 def layout_from_description(description: Mapping[str, Any]) -> TableIndexes:
@@ -109,14 +119,18 @@ def _key_pair(schema: list[Mapping[str, str]]) -> tuple[str, str | None]:
 def marker_commands(
     records: Sequence[Mapping[str, Any]], markers: Sequence[Sequence[str]]
 ) -> dict[str, Command]:
-    """The newest record's marker write per partition (``markers[i]``: record i's markers)."""
+    """The newest record's marker write per partition (``markers[i]``: record i's markers).
+
+    ``records`` are valid stream records (``batch.records_of`` checked their SequenceNumbers).
+    """
     newest: dict[str, tuple[str, int]] = {}
     for index, keys in enumerate(markers):
         if not keys:
             continue
-        version = entry.pad_version(records[index]["dynamodb"]["SequenceNumber"])
+        version = records[index]["dynamodb"]["SequenceNumber"].zfill(entry.VERSION_DIGITS)
         for key in keys:
-            if key not in newest or version >= newest[key][0]:
+            known = newest.get(key)
+            if known is None or version >= known[0]:
                 newest[key] = (version, index)
     return {
         key: Command(key, entry.MARKER, version, b"", "partition", created_ms(records[index]))
