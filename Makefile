@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
-.PHONY: install test lint unit functional bench bench-quick demo replay consume soak package deploy clean
+.PHONY: install test lint unit functional bench bench-quick demo replay consume soak mutants package deploy clean
 
 install: $(STAMP)
 
@@ -51,10 +51,14 @@ consume: install
 soak: install
 	$(PY) -m pytest tests/consistency --soak-seconds=$(or $(SECONDS),300) -p no:xdist
 
+# One-line mutants on a scratch copy, the smallest test set each (minutes; not part of make test).
+mutants: install
+	$(PY) scripts/mutants.py $(NAMES)
+
 package: install
 	bash infra/package.sh
 
-deploy:
+deploy: install
 	@test -n "$(STACK)" -a -n "$(BUCKET)" || { echo "usage: make deploy STACK=<name> BUCKET=<s3 bucket>" >&2; exit 2; }
 	bash infra/deploy.sh "$(STACK)" "$(BUCKET)" $(PARAMS)
 

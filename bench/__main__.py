@@ -14,6 +14,7 @@ from bench import (
     breakdown,
     cluster,
     coldstart,
+    docs,
     library,
     machine,
     memory,
@@ -27,13 +28,21 @@ from bench.rig import Rig, quiet_stdout
 from streamcache.local.redis_server import running_redis
 
 HERE = Path(__file__).resolve().parent
+QUICK_OUT = HERE / "quick"  # git-ignored: a quick look never dirties the tree
+DOCS_PAGE = HERE.parent / "docs" / "benchmarks.md"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer repetitions (under 30 s)")
-    parser.add_argument("--out", type=Path, default=HERE, help="where results.json and the plot go")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="where results.json and the plot go (default bench/, quick: bench/quick/)",
+    )
     args = parser.parse_args(argv)
+    out = args.out or (QUICK_OUT if args.quick else HERE)
     started = time.perf_counter()
     results: dict[str, Any] = {"machine": machine.describe(), "quick": args.quick}
     print(_machine_line(results["machine"]), flush=True)
@@ -52,7 +61,11 @@ def main(argv: list[str] | None = None) -> int:
     results["targets"] = report.targets(results)
     results["seconds"] = round(time.perf_counter() - started, 1)
     print(report.targets_table(results["targets"]))
-    _write(results, args.out)
+    _write(results, out)
+    if out == HERE:  # the committed results: the page generated from them follows
+        DOCS_PAGE.parent.mkdir(parents=True, exist_ok=True)
+        DOCS_PAGE.write_text(docs.page(results))
+        print(f"wrote {DOCS_PAGE}")
     return 0
 
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench.stats import ratio
 from bench.table import number, render, times
 
 Results = dict[str, Any]
+CLUSTER_SIZES = ("100", "1000", "10000")
 
 
 def cluster(result: Results) -> str:
@@ -15,7 +17,9 @@ def cluster(result: Results) -> str:
     table = render(
         ["records/s by batch size", *sizes], rows, "Invalidator throughput: cluster vs single node"
     )
-    return table + f"\ncluster / single node @10k: {result['cluster_over_single_at_10000']:.2f}x"
+    by_size = result.get("cluster_over_single") or {"10000": result["cluster_over_single_at_10000"]}
+    ratios = ", ".join(f"@{size} {times(value)}" for size, value in by_size.items())
+    return table + f"\ncluster / single node: {ratios}"
 
 
 def throughput(result: Results) -> str:
@@ -26,6 +30,9 @@ def throughput(result: Results) -> str:
     if distinct:
         cells = ", ".join(f"{name} {number(rps)}/s" for name, rps in distinct.items())
         text.append(f"10,000 records on 10,000 distinct keys (no dedup): {cells}")
+    for name, commands in (result.get("server_us_per_call_10000_distinct") or {}).items():
+        cells = ", ".join(f"{command} {us:.2f} us" for command, us in commands.items())
+        text.append(f"  server time per call ({name}, INFO commandstats): {cells}")
     bench = result.get("redis_benchmark") or {}
     if bench.get("available"):
         text.append(
@@ -37,7 +44,33 @@ def throughput(result: Results) -> str:
     if ping:
         text.append(f"redis-py PING round trip: p50 {number(ping['p50'])} us, p99 {number(ping['p99'])} us")
     text += [f"{name}: {times(value)}" for name, value in result["ratios_at_10000"].items()]
+    by_size = result.get("ratios_by_size") or {}
+    if by_size:
+        names = list(next(iter(by_size.values())))
+        rows = [[name, *(by_size[s][name] for s in by_size)] for name in names]
+        text.append(render(["throughput ratio by batch size", *by_size], [_ratio_row(r) for r in rows]))
+    if result.get("latency_us"):
+        text.append(latency(result["latency_us"]))
     return "\n".join(text)
+
+
+def _ratio_row(row: list[Any]) -> list[Any]:
+    return [row[0], *(times(value) for value in row[1:])]
+
+
+def _p50_p99(figure: dict[str, float]) -> str:
+    return f"{figure['p50']:.0f} / {figure['p99']:.0f}"
+
+
+def latency(by_size: Results) -> str:
+    """End-to-end microseconds per invocation, p50 / p99, by batch size."""
+    sizes = list(by_size)
+    names = list(by_size[sizes[0]])
+    rows = [
+        [name, *(f"{by_size[s][name]['p50']:.0f} / {by_size[s][name]['p99']:.0f}" for s in sizes)]
+        for name in names
+    ]
+    return render(["us per invocation (p50 / p99)", *(f"{s} records" for s in sizes)], rows, "Latency")
 
 
 def breakdown(result: Results) -> str:
@@ -121,9 +154,22 @@ def staleness(result: Results) -> str:
 def targets(results: Results) -> list[dict[str, Any]]:
     """Each target with its measured value and whether it was met (None: not measured)."""
     ratios = results["throughput"]["ratios_at_10000"]
+    by_size = results["throughput"].get("ratios_by_size", {})
+    small = [
+        (f"handler vs per-record loop @{n}", by_size.get(n, {}).get("handler / per-record loop"), ">=", 1.0)
+        for n in ("1", "10", "100")
+    ]
+    cluster = results.get("cluster", {}).get("cluster_over_single", {})
+    clustered = [
+        (f"cluster vs single node @{n}", cluster.get(n), ">=", 0.8) for n in ("100", "1000", "10000")
+    ]
     checks = [
         ("throughput vs per-record loop @10k", ratios["streamcache / per-record loop"], ">=", 10.0),
         ("throughput vs bare pipelined SET @10k", ratios["streamcache / bare pipelined SET"], ">=", 0.5),
+        ("distinct keys vs bare pipelined SET @10k", _distinct_ratio(results), ">=", 0.5),
+        *small,
+        ("process() @1 minus PING round trip, us", _process_overhead_us(results), "<=", 30.0),
+        *clustered,
         ("invalidator import ms", _import_ms(results, "invalidator.handler"), "<", 250.0),
         ("reader hit p50 vs GET+decode", _reader_ratio(results, "hit"), "<=", 1.3),
         ("reader miss p50 vs boto3 get_item", _reader_ratio(results, "miss"), "<=", 1.2),
@@ -144,6 +190,18 @@ def targets_table(checks: list[dict[str, Any]]) -> str:
         for c in checks
     ]
     return render(["target", "measured", ""], rows, "Targets")
+
+
+def _distinct_ratio(results: Results) -> float | None:
+    distinct = results["throughput"].get("distinct_keys_10000") or {}
+    return ratio(distinct.get("streamcache"), distinct.get("bare pipelined SET"))
+
+
+def _process_overhead_us(results: Results) -> float | None:
+    """p50 of one ``process()`` of one record, minus the p50 PING round trip through redis-py."""
+    one = results["throughput"].get("latency_us", {}).get("1", {}).get("streamcache")
+    ping = results["throughput"].get("ping_round_trip_us")
+    return None if not one or not ping else float(one["p50"] - ping["p50"])
 
 
 def _import_ms(results: Results, module: str) -> float | None:

@@ -30,6 +30,7 @@ from bench.rig import TTL_SECONDS, Rig, timed
 from streamcache.protocol import CHUNK_SIZE
 
 SIZES = (1, 10, 100, 1000, 10000)
+LATENCY_SIZES = (1, 10, 100)  # small batches: what most invocations carry, and what Lambda bills
 TARGET_SIZE = 10000
 OURS, HANDLER, LOOP, BARE = "streamcache", "handler (Powertools)", "per-record loop", "bare pipelined SET"
 
@@ -106,13 +107,24 @@ def contenders(rig: Rig) -> dict[str, Runner]:
 
 
 def reps_for(size: int, quick: bool) -> int:
-    return stats.repetitions(size, 2000, 1, 20) if quick else stats.repetitions(size, 40000, 3, 300)
+    """Runs per contender: about 40,000 records' worth (2,000 quick), 3..2,000 runs (1..200 quick).
+
+    Small batches get many runs, so their p99 rests on a few hundred invocations.
+    """
+    return stats.repetitions(size, 2000, 1, 200) if quick else stats.repetitions(size, 40000, 3, 2000)
 
 
 def interleaved(
     rig: Rig, runners: dict[str, Runner], template: list[dict[str, Any]], reps: int
 ) -> dict[str, float]:
-    """Median seconds per batch for each runner; the runners take turns, so load drift hits all alike.
+    """Median seconds per batch for each runner (see ``samples``)."""
+    return {name: stats.median(values) for name, values in samples(rig, runners, template, reps).items()}
+
+
+def samples(
+    rig: Rig, runners: dict[str, Runner], template: list[dict[str, Any]], reps: int
+) -> dict[str, list[float]]:
+    """Seconds per batch, every run, for each runner; the runners take turns, so load drift hits all alike.
 
     Every run gets the same records with freshly stamped (higher) sequence numbers.
     """
@@ -121,7 +133,12 @@ def interleaved(
         for name, runner in runners.items():
             batch = rig.workload.restamp(template)
             seconds[name].append(timed(lambda: runner(batch)))  # noqa: B023 (called at once)
-    return {name: stats.median(values) for name, values in seconds.items()}
+    return seconds
+
+
+def latency_us(seconds: list[float]) -> dict[str, float]:
+    """End-to-end p50 / p99 of one invocation, in microseconds."""
+    return {"p50": stats.percentile(seconds, 0.5) * 1e6, "p99": stats.percentile(seconds, 0.99) * 1e6}
 
 
 def run(rig: Rig) -> dict[str, Any]:
@@ -132,19 +149,39 @@ def run(rig: Rig) -> dict[str, Any]:
     for runner in runners.values():
         runner(rig.workload.restamp(templates[1000]))  # warm-up: connection, script load, keys exist
     series: dict[str, dict[str, float]] = {name: {} for name in runners}
+    latency: dict[str, dict[str, dict[str, float]]] = {}
     for size in SIZES:
-        medians = interleaved(rig, runners, templates[size], reps_for(size, rig.quick))
-        for name, seconds in medians.items():
-            series[name][str(size)] = stats.rate(size, seconds)
+        runs = samples(rig, runners, templates[size], reps_for(size, rig.quick))
+        for name, seconds in runs.items():
+            series[name][str(size)] = stats.rate(size, stats.median(seconds))
+        if size in LATENCY_SIZES:
+            latency[str(size)] = {name: latency_us(seconds) for name, seconds in runs.items()}
     distinct = _distinct_keys(rig, runners)
+    spread = rig.workload.records(TARGET_SIZE, distinct=True)
+    server_us = {name: server_us_per_call(rig, runners[name], spread) for name in (OURS, BARE)}
     gc.unfreeze()
     return {
         "sizes": list(SIZES),
         "records_per_s": series,
+        "latency_us": latency,
         "distinct_keys_10000": distinct,
+        "server_us_per_call_10000_distinct": server_us,
         "redis_benchmark": redis_benchmark(rig.port, 20000 if rig.quick else 100000),
         "ping_round_trip_us": ping_round_trip_us(rig.client(), 200),
         "ratios_at_10000": _ratios(series),
+        "ratios_by_size": ratios_by_size(series),
+    }
+
+
+def ratios_by_size(series: dict[str, dict[str, float]]) -> dict[str, dict[str, float | None]]:
+    """Per batch size: the handler and ``process`` against the per-record loop (throughput ratios)."""
+    loop = series[LOOP]
+    return {
+        str(size): {
+            "handler / per-record loop": stats.ratio(series[HANDLER].get(str(size)), loop.get(str(size))),
+            "streamcache / per-record loop": stats.ratio(series[OURS].get(str(size)), loop.get(str(size))),
+        }
+        for size in SIZES
     }
 
 
@@ -167,6 +204,19 @@ def _distinct_keys(rig: Rig, runners: dict[str, Runner]) -> dict[str, float]:
         runner(rig.workload.restamp(template))  # the 10,000 keys exist, as in a steady state
     medians = interleaved(rig, pair, template, 1 if rig.quick else 3)
     return {name: stats.rate(TARGET_SIZE, seconds) for name, seconds in medians.items()}
+
+
+def server_us_per_call(rig: Rig, runner: Runner, template: list[dict[str, Any]]) -> dict[str, float]:
+    """Redis's own time per command (INFO commandstats) while ``runner`` applies ``template`` once."""
+    client = rig.client()
+    client.config_resetstat()
+    runner(rig.workload.restamp(template))
+    found = client.info("commandstats")
+    return {
+        name[len("cmdstat_") :]: float(s["usec_per_call"])
+        for name, s in found.items()
+        if s.get("calls", 0) >= 100
+    }  # the measured commands, not the bookkeeping
 
 
 def _ratios(series: dict[str, dict[str, float]]) -> dict[str, float | None]:

@@ -7,9 +7,11 @@
 #   BUCKET  existing S3 bucket in the target region for code and template
 #   Key=Value  extra parameter overrides, e.g. RangeKeyName=sk CacheReplicaCount=1
 #
-# Zips come from dist/ (built by infra/package.sh when missing). They are
+# Every run packages first (infra/package.sh is deterministic: same sources,
+# same bytes), so a deploy never ships stale zips from dist/. The zips are
 # uploaded under content-hashed keys, so a stack update changes code exactly
-# when the zip changed. Exit 2: aws CLI missing or no usable credentials.
+# when a zip changed. Exit 2: aws CLI missing or no usable credentials.
+# PACKAGE overrides the packaging command (tests).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -40,9 +42,18 @@ region() {
   echo "$value"
 }
 
+sha256() {
+  # sha256sum is GNU coreutils; macOS ships shasum instead
+  if command -v sha256sum >/dev/null 2>&1; then
+    sha256sum "$1"
+  else
+    shasum -a 256 "$1"
+  fi
+}
+
 upload() {
   local name=$1 bucket=$2 stack=$3 digest key
-  digest=$(sha256sum "$DIST/$name.zip" | cut -c1-16)
+  digest=$(sha256 "$DIST/$name.zip" | cut -c1-16)
   key="streamcache/$stack/$digest/$name.zip"
   aws s3 cp --only-show-errors "$DIST/$name.zip" "s3://$bucket/$key" >&2
   echo "$key"
@@ -64,12 +75,16 @@ main() {
   require_aws
   local aws_region
   aws_region=$(region)
-  [ -f "$DIST/invalidator.zip" ] && [ -f "$DIST/reader.zip" ] && [ -f "$DIST/checker.zip" ] || "$ROOT/infra/package.sh"
+  local package=${PACKAGE:-$ROOT/infra/package.sh}
+  "$package" >&2
 
   local overrides=("CodeBucket=$bucket"
     "InvalidatorCodeKey=$(upload invalidator "$bucket" "$stack")"
     "ReaderCodeKey=$(upload reader "$bucket" "$stack")"
-    "CheckerCodeKey=$(upload checker "$bucket" "$stack")")
+    "RedriverCodeKey=$(upload redriver "$bucket" "$stack")"
+    "CheckerCodeKey=$(upload checker "$bucket" "$stack")"
+    "RotatorCodeKey=$(upload rotator "$bucket" "$stack")"
+    "LayerCodeKey=$(upload streamcache-layer "$bucket" "$stack")")
   if [[ " $* " != *" DynamoDbPrefixListId="* ]]; then
     local pl
     pl=$(dynamodb_prefix_list "$aws_region")

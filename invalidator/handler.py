@@ -11,11 +11,11 @@ import os
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics import MetricUnit
 from redis.exceptions import RedisClusterException
 
 from invalidator.processor import BatchResult, Invalidator
-from streamcache import aws, lag
+from streamcache import aws
+from streamcache import metrics as batch_metrics
 from streamcache.batch import batch_response, records_of
 from streamcache.connection import INVALIDATOR_TIMEOUTS, redis_client
 from streamcache.layouts import Layouts, describe_table_with_boto3
@@ -28,15 +28,17 @@ metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "stre
 
 _invalidator: Invalidator | None = None
 
-_COUNT_METRICS = {
-    "applied": "RecordsApplied",
-    "skipped_older": "RecordsSkippedOlder",
-    "invalidated": "RecordsInvalidated",
-    "failed": "RecordsFailed",
-    "deduplicated": "RecordsDeduplicated",
-    "key_schema_mismatch": "KeySchemaMismatch",
-    "markers": "PartitionMarkersMoved",
-}
+# The batch's one INFO line: these counts (no keys, no item contents).
+_SUMMARY = (
+    "records",
+    "applied",
+    "skipped_older",
+    "invalidated",
+    "failed",
+    "deduplicated",
+    "key_schema_mismatch",
+    "markers",
+)
 
 
 def build(settings: Settings) -> Invalidator:
@@ -82,7 +84,8 @@ def _unreachable_at_init(event: object, err: RedisClusterException) -> dict[str,
     lazily): nothing applied, nothing lost, Lambda re-delivers the batch.
     """
     sequence_numbers = [sequence_number(r) for r in records_of(event)]
-    metrics.add_metric(name="RecordsFailed", unit=MetricUnit.Count, value=len(sequence_numbers))
+    failed = {"records": len(sequence_numbers), "failed": len(sequence_numbers)}
+    batch_metrics.publish(metrics, batch_metrics.figures(failed, None))
     logger.warning(
         "Redis cluster unreachable: batch reported",
         extra={"redis_error": type(err).__name__, "reported": len(sequence_numbers)},
@@ -91,16 +94,11 @@ def _unreachable_at_init(event: object, err: RedisClusterException) -> dict[str,
 
 
 def _publish(result: BatchResult) -> None:
-    for name, metric in _COUNT_METRICS.items():
-        metrics.add_metric(name=metric, unit=MetricUnit.Count, value=result.counts[name])
-    metrics.add_metric(name="BatchSize", unit=MetricUnit.Count, value=result.counts["records"])
-    if result.lags_ms:
-        p50, worst = lag.percentile(result.lags_ms, 0.5), max(result.lags_ms)
-        metrics.add_metric(name="StreamLagMs", unit=MetricUnit.Milliseconds, value=p50)
-        metrics.add_metric(name="StreamLagMaxMs", unit=MetricUnit.Milliseconds, value=worst)
+    """The invocation's metrics (one EMF line, flushed by ``log_metrics``) and its one log line."""
+    batch_metrics.publish(metrics, batch_metrics.figures(result.counts, result.lag))
     for seq, why in result.unusable:
         logger.warning("record has no usable cache key", sequence_number=seq, reason=why)
-    summary: dict[str, object] = {k: result.counts[k] for k in ("records", *_COUNT_METRICS)}
+    summary: dict[str, object] = {k: result.counts[k] for k in _SUMMARY}
     if result.first_failed is None:
         logger.info("batch applied", extra=summary)
     else:

@@ -17,7 +17,7 @@ from typing import Any
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from streamcache import entry, lag
+from streamcache import entry, metrics
 from streamcache.batch import Plan, batch_response, first_unapplied, plan_batch, records_of
 from streamcache.errors import UnknownTableError
 from streamcache.keys import table_from_arn
@@ -36,7 +36,7 @@ _UNREACHABLE = (RedisConnectionError, RedisTimeoutError)
 class BatchResult:
     response: dict[str, Any]
     counts: Counter[str] = field(default_factory=Counter)
-    lags_ms: list[float] = field(default_factory=list)
+    lag: metrics.Lag | None = None  # stream lag over the batch's records
     unusable: list[tuple[str, str]] = field(default_factory=list)  # (SequenceNumber, why)
     redis_error: str | None = None
     first_failed: str | None = None  # SequenceNumber Lambda will resume at
@@ -127,7 +127,7 @@ class Invalidator:
         first = first_unapplied(plan, failed_keys, markers)
         result = BatchResult(batch_response(plan.sequence_numbers, first))
         result.counts = _counts(plan, outcomes)
-        result.lags_ms = lag.lags_ms(records, self._clock())
+        result.lag = metrics.lag(metrics.creation_times(records), self._clock())
         result.unusable = [(plan.sequence_numbers[i], why) for i, why in plan.unusable]
         errors = [o for o in outcomes.values() if isinstance(o, Exception)]
         result.redis_error = type(errors[0]).__name__ if errors else None

@@ -19,12 +19,12 @@ from dataclasses import dataclass
 from importlib.resources import files
 from typing import Any
 
-from redis.cluster import RedisCluster
 from redis.commands.core import Script
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from streamcache import routing
 from streamcache.errors import ReplicaAckError
 from streamcache.node_pipeline import Acks, NodeGroup, Outcome
 from streamcache.records import Command
@@ -77,8 +77,9 @@ def apply_commands(
 
     An outcome is APPLIED, SKIPPED, INVALIDATED, or the exception for that
     command. Commands are grouped by the node that owns their key (one group
-    on a single node; one per master on a cluster, where MOVED/ASK are followed
-    by redis-py). When a group cannot be sent (connection lost, timeout), its
+    on a single node; one per master on a cluster, found from the key's slot
+    without asking the server, each sent on that master's own connection,
+    MOVED/ASK followed). When a group cannot be sent (connection lost, timeout), its
     commands, and every later command for that node, get that error: what was
     not confirmed counts as not applied. The other nodes' commands go on.
 
@@ -90,33 +91,35 @@ def apply_commands(
     """
     acks = Acks(min_replica_acks, replica_ack_timeout_ms)
     _refresh_if_stale(client)
+    keys = [c.key for c in commands]
     outcomes: dict[int, Outcome] = {}
     down: dict[str, RedisError] = {}  # node name -> why: later chunks do not wait on it again
     for start in range(0, len(commands), CHUNK_SIZE):
         chunk = range(start, min(start + CHUNK_SIZE, len(commands)))
-        for name, indexes in _by_node(client, commands, chunk).items():
-            mine = [commands[i] for i in indexes]
-            group = NodeGroup(client, script, mine, ttl_seconds, acks, name, fill_margin_ms)
-            results = group.run_unless_down(name, down)
-            if name in down and isinstance(down[name], _UNREACHABLE) and isinstance(client, RedisCluster):
-                _STALE_SLOT_MAPS.add(client)
-            for i, outcome in zip(indexes, results, strict=True):
-                outcomes[i] = outcome
+        by_node = routing.by_node(client, keys, chunk)
+        groups = [
+            NodeGroup(client, script, [commands[i] for i in indexes], ttl_seconds, acks, name, fill_margin_ms)
+            for name, indexes in by_node.items()
+        ]
+        for indexes, results in zip(by_node.values(), run_groups(groups, down), strict=True):
+            outcomes.update(zip(indexes, results, strict=True))
+    if any(isinstance(err, _UNREACHABLE) for err in down.values()) and routing.is_cluster(client):
+        _STALE_SLOT_MAPS.add(client)
     return [outcomes[i] for i in range(len(commands))]  # KeyError, never a silent default
 
 
-def _by_node(client: Any, commands: Sequence[Command], chunk: range) -> dict[str, list[int]]:
-    """Chunk indexes grouped by owning node's name (cluster), or all in one group (single node)."""
-    if not isinstance(client, RedisCluster):
-        return {"": list(chunk)}
-    groups: dict[str, list[int]] = {}
-    for i in chunk:
-        try:
-            name = client.get_node_from_key(commands[i].key).name
-        except RedisError:  # slot map incomplete: the pipeline resolves it (or fails the command)
-            name = ""
-        groups.setdefault(name, []).append(i)
-    return groups
+def run_groups(groups: Sequence[NodeGroup], down: dict[str, RedisError]) -> list[list[Outcome]]:
+    """Every group's outcomes; with several nodes, all are sent before any reply is read.
+
+    So a chunk costs one round trip to the slowest node, not one per node,
+    and a node that stalls delays only the reading, never the other nodes'
+    writes. A thread per node measured no faster on local 3- and 16-master
+    clusters (within run-to-run noise, either way), and this needs no threads.
+    """
+    if len(groups) == 1:
+        return [groups[0].run_unless_down(groups[0].node_name, down)]
+    sent = [group.start_unless_down(down) for group in groups]
+    return [group.finish_unless_down(s, down) for group, s in zip(groups, sent, strict=True)]
 
 
 def _refresh_if_stale(client: Any) -> None:

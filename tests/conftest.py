@@ -15,7 +15,20 @@ from consistency.summary import pytest_terminal_summary  # noqa: F401
 from streamcache import aws
 from streamcache.local.embedded import FAKE_AWS_ENV
 from streamcache.local.redis_cluster import RedisClusterNodes, running_cluster
-from streamcache.local.redis_server import RedisServer, running_redis
+from streamcache.local.redis_server import RedisServer, running_redis, still_running, stop_all
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_process_left_behind() -> Iterator[None]:
+    """Fail the run if a process the tests started outlives them (checked after every other
+    session fixture has stopped its servers); the stragglers are killed either way.
+
+    Only processes this session started are looked at: servers on the machine are not ours.
+    """
+    yield
+    alive = still_running()
+    stop_all()
+    assert not alive, "processes started by the tests are still running:\n" + "\n".join(alive)
 
 
 @pytest.fixture(scope="session")

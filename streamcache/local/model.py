@@ -68,9 +68,16 @@ class Truth:
         sequences: Iterator[int],
         view: str = "NEW_AND_OLD_IMAGES",
         prefix: str = "",
+        *,
         table_views: Mapping[str, str] | None = None,
+        clock_skew_ms: float = 0.0,
     ) -> None:
-        """``view``: every table's stream view type unless ``table_views`` names the table's own."""
+        """``view``: every table's stream view type unless ``table_views`` names the table's own.
+
+        ``clock_skew_ms``: how far DynamoDB's clock (the records' creation times) runs
+        ahead of Redis's (the fills' stamps); negative: behind.
+        """
+        self.clock_skew_ms = clock_skew_ms
         self.table_views = {**dict.fromkeys(schemas, view), **(table_views or {})}
         for table, table_view in self.table_views.items():
             if table_view not in VIEWS:
@@ -117,7 +124,8 @@ class Truth:
         new, old = images
         seq = next(self._sequences)
         # The write's wall time, as DynamoDB stamps ApproximateCreationDateTime (the same
-        # machine clock as Redis TIME in the tests): apply.lua compares it with fills'.
+        # machine clock as Redis TIME in the tests, moved by the skew): apply.lua compares it
+        # with fills' stamps, allowing FILL_CLOCK_MARGIN_MS between the two clocks.
         record = events.record(
             h.table,
             event,
@@ -127,7 +135,7 @@ class Truth:
             old=old,
             view=self.table_views[h.table],
             ttl_expiry=(op == "TTL"),
-            created=time.time(),
+            created=time.time() + self.clock_skew_ms / 1000,
         )
         h.states.append(State(seq, new))
         self.records.append(record)

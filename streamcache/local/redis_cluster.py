@@ -83,8 +83,11 @@ class RedisClusterNodes:
         raise LookupError(f"no node serves slot {slot}")
 
     def start(self, timeout: float = 10.0) -> RedisClusterNodes:
-        self.nodes = [self._start_node() for _ in range(self.size)]
-        self.replica_nodes = [self._start_node() for _ in range(self.size * self.replicas)]
+        # One at a time into the lists, so stop() finds every node started before a failure.
+        for _ in range(self.size):
+            self.nodes.append(self._start_node())
+        for _ in range(self.size * self.replicas):
+            self.replica_nodes.append(self._start_node())
         self._assign_slots()
         self._meet()
         if self.replica_nodes:

@@ -175,9 +175,8 @@ class TlsRedisServer(RedisServer):
 def running_tls_redis() -> Iterator[TlsRedisServer]:
     """A TLS-only redis-server on a free port; ``.url`` is rediss://, ``.files.ca_cert`` its CA."""
     server = TlsRedisServer(make_tls_files())
-    server.start()
     try:
-        yield server
+        yield server.start()
     finally:
         server.stop()
         shutil.rmtree(server.workdir, ignore_errors=True)

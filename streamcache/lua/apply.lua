@@ -2,9 +2,10 @@
 --
 -- KEYS[1]  the cache key (streamcache.keys.cache_key)
 -- ARGV[1]  kind to write: "I" item, "T" tombstone (not found), "X" invalidation,
---          "M" a query-cache partition marker (payload: Redis's clock in ms, 13 digits)
+--          "M" a query-cache partition marker (this script appends Redis's clock in ms, 13 digits)
 -- ARGV[2]  the record's SequenceNumber, zero-padded to 40 digits
--- ARGV[3]  payload: the item's typed JSON for "I", empty otherwise
+-- ARGV[3]  the entry to store: ARGV[1] .. ARGV[2] .. the item's typed JSON for "I"
+--          (built by the client: concatenating a 1 KB item in Lua cost ~30% of the call)
 -- ARGV[4]  expiry in seconds
 -- ARGV[5]  the record's ApproximateCreationDateTime in epoch ms, "0" when unknown
 -- ARGV[6]  FILL_CLOCK_MARGIN_MS: allowed skew between DynamoDB's clock and Redis's
@@ -58,11 +59,11 @@ if #head >= 41 then
     end
   end
 end
-local payload = ARGV[3]
+local entry = ARGV[3]
 if ARGV[1] == "M" then
-  -- When the marker moved, on the clock the reader's query fill reads too (no skew).
+  -- A query-cache marker also says when it moved, on the clock the reader's fill reads too.
   local now = redis.call("TIME")
-  payload = string.format("%013.0f", tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000))
+  entry = entry .. string.format("%013.0f", tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000))
 end
-redis.call("SET", KEYS[1], ARGV[1] .. ARGV[2] .. payload, "EX", ARGV[4])
+redis.call("SET", KEYS[1], entry, "EX", ARGV[4])
 return 1

@@ -24,6 +24,14 @@ READERS = 4
 
 
 def reader_loop(world: World, stop: threading.Event, errors: list[str], counts: list[bool]) -> None:
+    """Reads until stopped; anything it raises is an error of the test, not a silent thread death."""
+    try:
+        read_until(world, stop, errors, counts)
+    except Exception as err:  # handed to the main thread's assertion
+        errors.append(f"reader thread raised {type(err).__name__}: {err}")
+
+
+def read_until(world: World, stop: threading.Event, errors: list[str], counts: list[bool]) -> None:
     reader = CacheAside(ReaderCache(world.client), world.table, CircuitBreaker(3, 0.05), Expiry(600, 600))
     i = 0
     while not stop.is_set():

@@ -14,7 +14,7 @@ import time
 
 import redis
 
-from consistency.world import FILL_MARGIN_MS, KEY_POOL, Stats, World
+from consistency.world import FILL_MARGIN_MS, KEY_POOL, Mix, Stats, World
 from streamcache import entry
 from streamcache.local.schedule import ERROR, OK, PARTIAL, Choices, Invocation
 
@@ -161,4 +161,43 @@ def test_redrive_invalidates_a_key_the_failure_destination_left_stale(cache: red
     w.redrive((1,))  # record 1 went to the failure destination
     h = w.truth.history(table, key)
     assert w.truth.candidates(h.cache_key, cache.get(h.cache_key)) is None
+    w.check_converged()
+
+
+def test_forty_digit_versions_one_apart_are_ordered(cache: redis.Redis) -> None:
+    # GIVEN two writes whose sequence numbers differ in the 40th digit only: as doubles
+    # (Lua's numbers) they are one and the same number
+    w = World(cache, Choices([]), "NEW_AND_OLD_IMAGES", 10**39 - 2, Stats(), gaps=[1])
+    table, key = KEY_POOL[0]
+    w.truth.write(table, key, "INSERT")
+    w.truth.write(table, key, "MODIFY")
+    first, second = (int(r["dynamodb"]["SequenceNumber"]) for r in w.truth.records)
+    assert second == first + 1 and float(first) == float(second)
+    h = w.truth.history(table, key)
+    # WHEN they arrive in order, then the older one again (a re-delivery)
+    deliver(w, 0)
+    deliver(w, 1)
+    deliver(w, 0)
+    # THEN the newer one's image stays
+    assert w.truth.candidates(h.cache_key, cache.get(h.cache_key)) == [2]
+    w.check_converged()
+
+
+def test_a_late_stamped_record_within_the_margin_only_invalidates_a_fill(cache: redis.Redis) -> None:
+    # GIVEN DynamoDB's clock 999 ms ahead of Redis's, within a 1000 ms FILL_CLOCK_MARGIN_MS (the default),
+    # and a write not yet delivered when a reader fills the item's newer state
+    mix = Mix(keys=(0,), clock_skew_ms=999, fill_margin_ms=1000)
+    w = World(cache, Choices([]), "NEW_AND_OLD_IMAGES", 10**21 - 2, Stats(), mix=mix)
+    table, key = KEY_POOL[0]
+    w.truth.write(table, key, "INSERT")
+    w.truth.write(table, key, "MODIFY")
+    h = w.truth.history(table, key)
+    assert w.reader.lookup(table, h.key, h.cache_key).filled  # state 2
+    # WHEN the first record arrives, stamped later than the fill by Redis's clock
+    created_ms = int(w.truth.records[0]["dynamodb"]["ApproximateCreationDateTime"] * 1000)
+    assert created_ms > entry.decode(cache.get(h.cache_key)).fill_ms
+    deliver(w, 0)
+    # THEN it invalidates (never writes state 1 over state 2), and the stream converges
+    assert entry.decode(cache.get(h.cache_key)).kind == entry.INVALIDATED
+    deliver(w, 1)
     w.check_converged()

@@ -13,7 +13,8 @@ Two searches: ``worlds`` is broad (up to all nine keys, batches up to ten);
 ``race_worlds`` leans toward what exposes races (``Mix``): one to three keys,
 bursts of writes to one key, small batches, reads between writes and their
 delivery (fills newer than the stream), stream view types mixed per table,
-rewinds right after failed invocations. test_search.py proves the second
+rewinds right after failed invocations, and DynamoDB's clock skewed against
+Redis's by up to FILL_CLOCK_MARGIN_MS. test_search.py proves the second
 one finds the protocol's old bugs by itself.
 """
 
@@ -26,7 +27,7 @@ import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from consistency.world import KEY_POOL, SCHEMAS, SEQUENCE_STARTS, Mix, Stats, World
+from consistency.world import FILL_MARGIN_MS, KEY_POOL, SCHEMAS, SEQUENCE_STARTS, Mix, Stats, World
 from streamcache.local.model import VIEWS
 from streamcache.local.schedule import Choices
 
@@ -45,29 +46,42 @@ worlds = st.fixed_dictionaries(
 
 # The first is what a failing example shrinks to: full images, the stale-image case.
 RACE_VIEWS = ("NEW_AND_OLD_IMAGES", "KEYS_ONLY", "NEW_IMAGE")
-mixes = st.builds(
-    Mix,
-    keys=st.lists(st.integers(0, len(KEY_POOL) - 1), min_size=1, max_size=3, unique=True).map(tuple),
-    # write, deliver, read, raced read: reads land between writes and their delivery
-    weights=st.tuples(st.integers(1, 4), st.integers(1, 4), st.integers(1, 4), st.integers(0, 2)),
-    burst=st.integers(1, 4),
-    max_batch=st.integers(1, 4),
-    rewind_after_failure=st.booleans(),
-    views=st.fixed_dictionaries({t: st.sampled_from(RACE_VIEWS) for t in SCHEMAS}).map(
-        lambda views: tuple(sorted(views.items()))
-    ),
-)
-race_worlds = st.fixed_dictionaries(
-    {
-        # Long enough that a run does not go dry (all-zero choices: writes only).
-        "choices": st.lists(st.integers(0, 255), min_size=80, max_size=400),
-        "ticks": st.integers(8, 40),
-        "view": st.just(RACE_VIEWS[0]),
-        "start": st.sampled_from(SEQUENCE_STARTS),
-        "gaps": st.lists(st.integers(1, 10**6), min_size=1, max_size=4),
-        "mix": mixes,
-    }
-)
+# FILL_CLOCK_MARGIN_MS and DynamoDB's clock skew against Redis's, drawn within the margin:
+# a record stamped up to margin - 1 ms late (ms flooring takes the last one) never passes
+# for one written after a fill. test_search.py shows the search failing beyond it.
+MARGINS = (FILL_MARGIN_MS, 100)
+within_margin = st.sampled_from(MARGINS).flatmap(lambda m: st.tuples(st.integers(-3 * m, m - 1), st.just(m)))
+
+
+def race_worlds_with(clocks: st.SearchStrategy[tuple[int, int]]) -> st.SearchStrategy[dict]:
+    """The race search, with (clock skew ms, fill margin ms) drawn from ``clocks``."""
+    mixes = st.builds(
+        lambda clock, **fields: Mix(clock_skew_ms=clock[0], fill_margin_ms=clock[1], **fields),
+        clock=clocks,
+        keys=st.lists(st.integers(0, len(KEY_POOL) - 1), min_size=1, max_size=3, unique=True).map(tuple),
+        # write, deliver, read, raced read: reads land between writes and their delivery
+        weights=st.tuples(st.integers(1, 4), st.integers(1, 4), st.integers(1, 4), st.integers(0, 2)),
+        burst=st.integers(1, 4),
+        max_batch=st.integers(1, 4),
+        rewind_after_failure=st.booleans(),
+        views=st.fixed_dictionaries({t: st.sampled_from(RACE_VIEWS) for t in SCHEMAS}).map(
+            lambda views: tuple(sorted(views.items()))
+        ),
+    )
+    return st.fixed_dictionaries(
+        {
+            # Long enough that a run does not go dry (all-zero choices: writes only).
+            "choices": st.lists(st.integers(0, 255), min_size=80, max_size=400),
+            "ticks": st.integers(8, 40),
+            "view": st.just(RACE_VIEWS[0]),
+            "start": st.sampled_from(SEQUENCE_STARTS),
+            "gaps": st.lists(st.integers(1, 10**6), min_size=1, max_size=4),
+            "mix": mixes,
+        }
+    )
+
+
+race_worlds = race_worlds_with(within_margin)
 SEARCH = settings(
     derandomize=True,
     deadline=None,

@@ -70,7 +70,9 @@ class Mix:
     deliver, read, raced read; ``burst``: up to this many writes to one key per
     write step; ``max_batch``: the event source mapping's batch size;
     ``rewind_after_failure``: see ``Shard``; ``views``: stream view type per table
-    (tables not named use the world's view).
+    (tables not named use the world's view); ``clock_skew_ms``: DynamoDB's clock ahead
+    of Redis's (see ``model.Truth``); ``fill_margin_ms``: the invalidator's
+    FILL_CLOCK_MARGIN_MS.
     """
 
     keys: tuple[int, ...] = tuple(range(len(KEY_POOL)))
@@ -79,6 +81,8 @@ class Mix:
     max_batch: int = 8
     rewind_after_failure: bool = False
     views: tuple[tuple[str, str], ...] = ()
+    clock_skew_ms: float = 0.0
+    fill_margin_ms: int = FILL_MARGIN_MS
 
 
 @dataclass
@@ -161,12 +165,15 @@ class World:
         self.stats = stats
         self.mix = mix or Mix()
         sequences = sequence_source(sequence_start, gaps or [1, 7, 100])
-        self.truth = model.Truth(SCHEMAS, sequences, view, table_views=dict(self.mix.views))
+        self.truth = model.Truth(
+            SCHEMAS, sequences, view, table_views=dict(self.mix.views), clock_skew_ms=self.mix.clock_skew_ms
+        )
+        self.fill_margin_ms = self.mix.fill_margin_ms
         settings = Settings(
             redis_url="redis://unused",
             key_schema=SCHEMAS,
             cache_ttl_seconds=TTL_S,
-            fill_clock_margin_ms=FILL_MARGIN_MS,
+            fill_clock_margin_ms=self.fill_margin_ms,
         )
         self.invalidator = Invalidator(settings, client, KeySchemas(SCHEMAS, None))
         self.scripts = Scripts.register(client)
@@ -185,6 +192,13 @@ class World:
         pool = [KEY_POOL[i] for i in self.mix.keys]
         self.keys = pool if mix else pool[: 1 + choices.pick(len(pool))]
         self.checking = True  # off while a fault makes Redis unreadable to the checker
+        # What the code under test saw go wrong (the fault tests assert their fault was felt):
+        self.handler_failures = 0  # invocations the invalidator reported records of, or raised
+        self.read_fallbacks = 0  # reads that met a Redis error or an open breaker
+        self.read_errors = 0  # reads that raised (a DynamoDB error reaches the caller)
+        # Hooks run between schedule steps: ``at_step[n]`` runs just before step n.
+        self.at_step: dict[int, Callable[[], None]] = {}
+        self._unwritten = 0
 
     def pick_key(self) -> tuple[str, dict[str, Any]]:
         return self.keys[self.choices.pick(len(self.keys))]
@@ -245,9 +259,11 @@ class World:
             result = self.invalidator.process({"Records": records})
         except Exception as err:  # an invocation error: Lambda retries / bisects
             self.log.append(f"  handler raised {type(err).__name__}")
+            self.handler_failures += 1
             return 0, True
         failed = {f["itemIdentifier"] for f in result.response["batchItemFailures"]}
         first = next((p for p, r in enumerate(records) if r["dynamodb"]["SequenceNumber"] in failed), None)
+        self.handler_failures += first is not None
         applied = indexes if first is None else indexes[:first]
         self.applied.update(applied)
         for i in applied:
@@ -263,14 +279,15 @@ class World:
             ck, _ = self.truth.record_states[i]
             commands.append(invalidation_for(self.truth.records[i], ck))
         outcomes = apply_commands(
-            self.client, self.scripts.apply, commands, TTL_S, fill_margin_ms=FILL_MARGIN_MS
+            self.client, self.scripts.apply, commands, TTL_S, fill_margin_ms=self.fill_margin_ms
         )
         failed = [c for c, o in zip(indexes, outcomes, strict=True) if isinstance(o, Exception)]
         self.shard.skipped.extend(failed)  # not confirmed: redriven again later
 
-    def read(self, race: bool = False) -> Result | None:
-        """One reader lookup; with ``race``, steps run between its DynamoDB read and its fill."""
-        table, key = self.pick_key()
+    def read(self, race: bool = False, target: tuple[str, dict[str, Any]] | None = None) -> Result | None:
+        """One reader lookup (of ``target``, else a key the schedule picks); with ``race``,
+        steps run between its DynamoDB read and its fill."""
+        table, key = target or self.pick_key()
         h = self.truth.history(table, key)
         floor = self.applied_floor.get(h.cache_key, 0)
         if race:
@@ -281,7 +298,9 @@ class World:
         except Exception as err:  # DynamoDB failed: the reader answers an error, nothing to check
             self.log.append(f"read {h.cache_key} failed: {type(err).__name__}")
             self.table.after_read = None
+            self.read_errors += 1
             return None
+        self.read_fallbacks += result.redis_errors > 0 or result.bypassed
         self.stats.reads += 1
         self.stats.hits += result.source == "cache"
         self.stats.get_items += result.source != "cache"
@@ -297,6 +316,11 @@ class World:
         shown = "not found" if item is None else f"state {states[0]}" if states else "no state (!)"
         how = " (filled)" if result.filled else " (fill rejected)" if result.fill_rejected else ""
         return f"{shown} from {result.source}{how}"
+
+    def read_unwritten(self) -> Result | None:
+        """A read of a key never written and never read: a miss that reaches DynamoDB."""
+        self._unwritten += 1
+        return self.read(target=("t", {"pk": {"S": f"unwritten-{self._unwritten}"}, "sk": {"S": "x"}}))
 
     def _race(self, table: str, key: dict[str, Any]) -> None:
         self.log.append("  -- between the reader's DynamoDB read and its fill:")
@@ -314,6 +338,9 @@ class World:
 
     def tick(self) -> None:
         """One step chosen by the schedule, then the monotonic check."""
+        hook = self.at_step.pop(self.steps, None)
+        if hook is not None:
+            hook()
         action = self.choices.pick_weighted(self.mix.weights)
         if action == 0:
             self.write()

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -79,6 +81,16 @@ def test_consume_without_a_table_is_a_usage_error(
     assert "--table is required" in capsys.readouterr().err
 
 
+# What a key holds after the invalidator applied a record, by the record (the invalidator's promise).
+HELD_LINE = re.compile(r"^  (?P<key>\S+): (?P<state>.+?) version=(?P<version>\d+) ttl=\d+")
+
+
+def expected_state(record: dict[str, Any]) -> str:
+    if record["eventName"] == "REMOVE":
+        return "not found (tombstone)"  # a delete or a TTL expiry: never the old image
+    return "item" if "NewImage" in record["dynamodb"] else "invalidated"
+
+
 @pytest.mark.parametrize("sample", SAMPLES, ids=[p.name for p in SAMPLES])
 def test_replay_of_every_sample_event(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, redis_url: str, sample: Path
@@ -90,7 +102,18 @@ def test_replay_of_every_sample_event(
     out = capsys.readouterr().out
     assert "using the local tools' default" in out and "batch response: {" in out
     assert ("record(s) reported as not applied" in out) == poisoned
-    assert any(state in out for state in ("item", "not found", "invalidated", "(no key)"))
+    records = json.loads(sample.read_text())["Records"]
+    by_sequence = {r["dynamodb"]["SequenceNumber"]: r for r in records}
+    shown = [line for line in out.splitlines() if line.startswith("  ")]
+    assert shown, out
+    for line in shown:  # one line per key: the state the newest record for it left
+        if line.startswith("  (no key) "):
+            assert poisoned, line  # only the poison sample has a record without a usable key
+            continue
+        held = HELD_LINE.match(line)
+        assert held is not None, line
+        record = by_sequence[held["version"]]
+        assert held["state"] == expected_state(record), line
 
 
 def test_replay_shows_what_each_key_holds(
@@ -101,7 +124,7 @@ def test_replay_shows_what_each_key_holds(
         "orders", "INSERT", keys, events.FIRST_SEQUENCE, new=events.item(keys, v={"S": "x"})
     )
     path = tmp_path / "e.json"
-    path.write_text(__import__("json").dumps(events.event([record])))
+    path.write_text(json.dumps(events.event([record])))
     monkeypatch.delenv("REDIS_URL", raising=False)
     assert main(["replay", str(path), "--redis", "fakeredis"]) == 0
     out = capsys.readouterr().out

@@ -15,7 +15,7 @@ import redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 import invalidator.handler as invalidator_handler
-from streamcache import entry, protocol
+from streamcache import connection, entry, protocol, routing
 from streamcache.connection import INVALIDATOR_TIMEOUTS, redis_client
 from streamcache.local import events
 from streamcache.local.redis_cluster import RedisClusterNodes, running_cluster
@@ -96,11 +96,15 @@ def _kill_before_chunk(
     chunk: int,
 ) -> list[int]:
     """Stop master 2 as the first pipeline of chunk number ``chunk`` is made."""
+    for node in cluster.nodes:  # loaded beforehand: no NOSCRIPT retry adds pipelines to the count
+        with redis.Redis(port=node.port) as client_of_node:
+            for name in protocol.SCRIPT_NAMES:
+                client_of_node.script_load(protocol.lua_source(name))
     groups_per_chunk = [
         len({node_index(cluster, c.key) for c in commands[i : i + 10]}) for i in range(0, len(commands), 10)
     ]
     kill_at = sum(groups_per_chunk[:chunk]) + 1
-    real_pipeline, calls, killed = client.pipeline, {"n": 0}, []
+    real_pipeline, calls, killed = routing.node_pool, {"n": 0}, []
 
     def pipeline(*args: Any, **kwargs: Any) -> Any:
         calls["n"] += 1
@@ -109,7 +113,7 @@ def _kill_before_chunk(
             killed.append(calls["n"])
         return real_pipeline(*args, **kwargs)
 
-    monkeypatch.setattr(client, "pipeline", pipeline)
+    monkeypatch.setattr(routing, "node_pool", pipeline)  # every group's connection is taken there
     return killed
 
 
@@ -294,3 +298,21 @@ def test_readonly_with_no_new_primary_reports_the_batch(
         assert invalidator_handler.handler(events.event(batch), None) == {"batchItemFailures": []}
     finally:
         invalidator_handler.reset()
+
+
+def test_cluster_setting_gives_a_cluster_client_whose_every_node_re_reads_credentials(
+    cluster_url: str,
+) -> None:
+    # Against the real cluster: every node's pool (made by redis-py from the slot map, not by
+    # us) must be a ReauthPool, or a rotated AUTH secret breaks the nodes found later.
+    client = cluster_client(cluster_url)
+    keys = [f"k{i}" for i in range(30)]  # spread over every master
+    for key in keys:
+        client.set(key, key)
+    assert [client.get(key) for key in keys] == [key.encode() for key in keys]
+    nodes = client.get_nodes()
+    assert len(nodes) == 3
+    for node in nodes:
+        pool = node.redis_connection.connection_pool
+        assert isinstance(pool, connection.ReauthPool), node.name
+        assert pool.connection_class is connection.ReauthConnection, node.name

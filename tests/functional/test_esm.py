@@ -557,6 +557,21 @@ def test_bisected_halves_inherit_the_retries_already_used() -> None:
     assert destination.payloads[0]["DDBStreamBatchInfo"]["startSequenceNumber"] == str(BASE + 3)
 
 
+def test_the_first_bisected_half_inherits_the_retries_already_used_too() -> None:
+    # The same with the poison record first: it ends up in the first half of each bisection.
+    handler = FailsFirstThenRaises(poison=BASE)
+    mapping, destination = run(
+        4,
+        handler,
+        bisect_batch_on_function_error=True,
+        report_batch_item_failures=True,
+        maximum_retry_attempts=2,
+    )
+    assert handler.calls.count([BASE]) == 2  # its first try alone + the 1 retry left
+    assert delivered(mapping) == [BASE + 1, BASE + 2, BASE + 3]
+    assert destination.payloads[0]["DDBStreamBatchInfo"]["startSequenceNumber"] == str(BASE)
+
+
 def test_infinite_retries_stop_at_the_maximum_record_age() -> None:
     """AWS: "-1 means infinite: failed records are retried until the record expires." (the guide)"""
     clock = FakeClock()

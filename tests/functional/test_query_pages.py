@@ -31,8 +31,9 @@ def client(any_redis: RedisTarget) -> Any:
 
 def move(client: Any, marker: str, seq: int) -> None:
     """What the invalidator does for a record of the partition (apply.lua, kind M)."""
+    version = entry.pad_version(str(seq))
     apply = Scripts.register(client).apply
-    assert apply(keys=[marker], args=["M", entry.pad_version(str(seq)), "", TTL, "0", "1000"]) == 1
+    assert apply(keys=[marker], args=["M", version, "M" + version, TTL, "0", "1000"]) == 1
 
 
 def test_a_page_filled_under_the_marker_is_served(client: Any) -> None:
@@ -67,7 +68,8 @@ def test_a_replayed_older_record_does_not_revive_a_page(client: Any) -> None:
     move(client, MARKER, 301)
     stale = client.get(MARKER)
     apply = Scripts.register(client).apply
-    assert apply(keys=[MARKER], args=["M", entry.pad_version("300"), "", TTL, "0", "1000"]) == 0
+    old = entry.pad_version("300")
+    assert apply(keys=[MARKER], args=["M", old, "M" + old, TTL, "0", "1000"]) == 0
     assert client.get(MARKER) == stale
     assert pages.read(BASE_PLAN).payload is None
 

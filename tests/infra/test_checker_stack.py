@@ -22,11 +22,8 @@ from tests.infra.test_moto_deploy import (
     _deploy,
     _upload_code,
     _zip,
-    aws,
     moto_copy,
 )
-
-__all__ = ["aws"]  # the moto fixture, shared with the stack deploy test
 
 BLOCK = [
     "CheckerSecurityGroup",

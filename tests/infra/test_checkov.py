@@ -20,7 +20,13 @@ def _checkov() -> str | None:
     return os.environ.get("CHECKOV_BIN") or shutil.which("checkov")
 
 
-def test_checkov_finds_no_failed_checks(template_path: Path) -> None:
+REPO = Path(__file__).resolve().parents[2]
+TEMPLATES = ["infra/cloudformation.json", "infra/table.json", "infra/examples/consumer.json"]
+
+
+@pytest.mark.parametrize("path", TEMPLATES)
+def test_checkov_finds_no_failed_checks(path: str) -> None:
+    template_path = REPO / path
     if _checkov() is None:
         pytest.fail("checkov not found: run `make test` (installs .venv-checkov) or set CHECKOV_BIN")
     command = [str(_checkov()), "-f", str(template_path), "--framework", "cloudformation"]

@@ -21,6 +21,7 @@ STAR_RESOURCE_ALLOWED = {
     "xray:PutTraceSegments",
     "xray:PutTelemetryRecords",
     "dynamodb:ListStreams",
+    "secretsmanager:GetRandomPassword",
 }
 WRITE_ACTIONS = ("dynamodb:Put", "dynamodb:Update", "dynamodb:Delete", "dynamodb:BatchWrite")
 OfType = Callable[[str], dict[str, Any]]
@@ -38,6 +39,10 @@ def _branches(value: Any) -> Iterator[Any]:
             yield from _branches(branch)
     else:
         yield value
+
+
+def _text(value: Any) -> str:
+    return json.dumps(value) if isinstance(value, dict) else str(value)
 
 
 def _ingress_rules(of_type: OfType) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -73,7 +78,10 @@ def test_no_egress_allows_every_port(of_type: OfType) -> None:
         if rule["IpProtocol"] == "-1":
             assert rule["CidrIp"] == "127.0.0.1/32", f"{name}: only the no-egress placeholder may use -1"
         else:
-            assert rule["FromPort"] == rule["ToPort"] and rule["FromPort"] in (443, 6379), name
+            assert rule["FromPort"] == rule["ToPort"], name
+            # the cache port is 6379, or the existing cache's own port (CacheType=existing)
+            ports = {_text(port) for port in _branches(rule["FromPort"])}
+            assert ports <= {"443", "6379", '{"Ref": "ExistingCachePort"}'}, name
 
 
 def test_no_statement_allows_a_wildcard_action(statements: Statements) -> None:
@@ -107,18 +115,20 @@ def test_roles_use_no_managed_policies(of_type: OfType) -> None:
         assert "ManagedPolicyArns" not in role["Properties"], name
 
 
-def test_cache_is_encrypted_in_transit_and_at_rest_with_a_generated_token(resources: dict[str, Any]) -> None:
+def test_cache_is_encrypted_in_transit_and_at_rest_with_rbac_users(resources: dict[str, Any]) -> None:
     props = resources["Cache"]["Properties"]
     assert props["TransitEncryptionEnabled"] is True
     assert props["AtRestEncryptionEnabled"] is True
-    assert props["AuthToken"] == {"Fn::Sub": "{{resolve:secretsmanager:${CacheAuthSecret}:SecretString}}"}
+    assert props["UserGroupIds"] == [{"Ref": "CacheUserGroup"}]
+    assert "AuthToken" not in props  # one shared token would give every function every command
 
 
-def test_auth_token_satisfies_elasticache_rules(resources: dict[str, Any]) -> None:
-    generate = resources["CacheAuthSecret"]["Properties"]["GenerateSecretString"]
+@pytest.mark.parametrize("secret", ["InvalidatorCacheSecret", "ReaderCacheSecret"])
+def test_user_passwords_satisfy_elasticache_rules(resources: dict[str, Any], secret: str) -> None:
+    generate = resources[secret]["Properties"]["GenerateSecretString"]
     assert generate["ExcludePunctuation"] is True  # no @ " / (ElastiCache rejects them)
-    assert 32 <= generate["PasswordLength"] <= 64
-    assert "SecretStringTemplate" not in generate  # the whole SecretString is the token
+    assert 16 <= generate["PasswordLength"] <= 128  # ElastiCache user password length
+    assert generate["GenerateStringKey"] == "password"
 
 
 def test_data_at_rest_is_encrypted(resources: dict[str, Any]) -> None:
@@ -147,7 +157,7 @@ def test_function_url_requires_iam(of_type: OfType) -> None:
 
 def test_log_groups_have_retention(of_type: OfType) -> None:
     groups = of_type("AWS::Logs::LogGroup")
-    assert len(groups) == 3  # invalidator, reader, consistency checker
+    assert len(groups) == len(of_type("AWS::Lambda::Function"))
     for name, group in groups.items():
         assert group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}, name
 

@@ -5,9 +5,15 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
+from cfn_rules import evaluate_condition, refusals, resolve
+
+from streamcache.settings import parse_key_schema
+
+REPO = Path(__file__).resolve().parents[2]
 
 OfType = Callable[[str], dict[str, Any]]
 Statements = list[tuple[str, dict[str, Any]]]
@@ -95,21 +101,31 @@ def test_dynamodb_gateway_and_secrets_manager_interface_endpoints(resources: dic
     assert sm["ServiceName"] == {"Fn::Sub": "com.amazonaws.${AWS::Region}.secretsmanager"}
 
 
-def test_cache_accepts_6379_only_from_the_function_groups(of_type: OfType) -> None:
+CACHE_SG = {
+    "Fn::If": [
+        "UseExistingCache",
+        {"Ref": "ExistingCacheSecurityGroupId"},
+        {"Fn::GetAtt": ["CacheSecurityGroup", "GroupId"]},
+    ]
+}
+CACHE_PORT = {"Fn::If": ["UseExistingCache", {"Ref": "ExistingCachePort"}, 6379]}
+
+
+def test_cache_accepts_its_port_only_from_the_function_and_client_groups(of_type: OfType) -> None:
     ingress = [r["Properties"] for r in of_type("AWS::EC2::SecurityGroupIngress").values()]
-    to_cache = [r for r in ingress if r["GroupId"] == {"Fn::GetAtt": ["CacheSecurityGroup", "GroupId"]}]
+    to_cache = [r for r in ingress if r["GroupId"] == CACHE_SG]
     assert {json.dumps(r["SourceSecurityGroupId"]) for r in to_cache} == {
         json.dumps({"Fn::GetAtt": [f"{fn}SecurityGroup", "GroupId"]})
-        for fn in ("Invalidator", "Reader", "Checker")
+        for fn in ("Invalidator", "Reader", "Redriver", "Checker", "CacheClient")
     }
-    assert all((r["FromPort"], r["ToPort"]) == (6379, 6379) for r in to_cache)
+    assert all(r["FromPort"] == r["ToPort"] == CACHE_PORT for r in to_cache)
 
 
 def test_function_egress_is_redis_and_https_only(resources: dict[str, Any]) -> None:
-    for fn, count in (("Invalidator", 2), ("Reader", 3)):
+    for fn, count in (("Invalidator", 3), ("Reader", 3), ("Redriver", 4), ("CacheClient", 3)):
         egress = resources[f"{fn}SecurityGroup"]["Properties"]["SecurityGroupEgress"]
         assert len(egress) == count
-        assert egress[0]["DestinationSecurityGroupId"] == {"Fn::GetAtt": ["CacheSecurityGroup", "GroupId"]}
+        assert egress[0]["DestinationSecurityGroupId"] == CACHE_SG and egress[0]["FromPort"] == CACHE_PORT
         assert {e["FromPort"] for e in egress[1:]} == {443}
 
 
@@ -126,9 +142,11 @@ def test_replication_group_follows_the_mode_parameters(resources: dict[str, Any]
     assert props["Engine"] == {"Ref": "CacheEngine"}
 
 
-def test_parameter_group_turns_cluster_mode_on_with_the_mode(resources: dict[str, Any]) -> None:
-    props = resources["CacheParameterGroup"]["Properties"]
-    assert props["Properties"]["cluster-enabled"] == {"Fn::If": ["ClusterModeEnabled", "yes", "no"]}
+def test_parameter_group_is_the_engine_default_for_the_mode(template: dict[str, Any]) -> None:
+    props = template["Resources"]["Cache"]["Properties"]
+    assert props["CacheParameterGroupName"]["Fn::If"][0] == "ClusterModeEnabled"
+    for engine, names in template["Mappings"]["EngineMap"].items():
+        assert names["ClusterParameterGroup"] == names["ParameterGroup"] + ".cluster.on", engine
 
 
 def test_replica_map_counts_the_primary(template: dict[str, Any]) -> None:
@@ -161,7 +179,11 @@ def test_existing_table_switch_uses_the_given_stream(template: dict[str, Any]) -
 
 @pytest.mark.parametrize(
     ("name", "handler"),
-    [("InvalidatorFunction", "invalidator.handler.handler"), ("ReaderFunction", "reader.handler.handler")],
+    [
+        ("InvalidatorFunction", "invalidator.handler.handler"),
+        ("ReaderFunction", "reader.handler.handler"),
+        ("RedriverFunction", "redriver.handler.handler"),
+    ],
 )
 def test_functions_run_arm64_python312_in_the_vpc_with_tracing(
     resources: dict[str, Any], name: str, handler: str
@@ -176,31 +198,117 @@ def test_functions_run_arm64_python312_in_the_vpc_with_tracing(
     assert props["Environment"]["Variables"]["POWERTOOLS_METRICS_NAMESPACE"] == "streamcache"
 
 
-def test_reader_restricts_tables_and_cluster_flag_follows_mode(resources: dict[str, Any]) -> None:
-    env = resources["ReaderFunction"]["Properties"]["Environment"]["Variables"]
-    assert env["ALLOWED_TABLES"] == env["TABLE_NAME"]
-    assert env["REDIS_CLUSTER"] == {"Fn::If": ["ClusterModeEnabled", "true", "false"]}
+EXISTING_CACHE = {
+    "CacheType": "existing",
+    "CreateVpc": "false",
+    "ExistingCacheEndpoint": "cache.example.internal",
+    "ExistingCacheSecurityGroupId": "sg-0123abcd",
+    "ExistingCacheSecretArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:cache-AbCdEf",
+}
+CACHE_CHOICES = [
+    ({"CacheType": "provisioned"}, "false", {"Fn::GetAtt": ["Cache", "PrimaryEndPoint.Address"]}),
+    (
+        {"CacheType": "provisioned", "CacheClusterMode": "enabled"},
+        "true",
+        {"Fn::GetAtt": ["Cache", "ConfigurationEndPoint.Address"]},
+    ),
+    ({"CacheType": "serverless"}, "true", {"Fn::GetAtt": ["ServerlessCache", "Endpoint.Address"]}),
+    (EXISTING_CACHE, "false", {"Ref": "ExistingCacheEndpoint"}),
+    ({**EXISTING_CACHE, "ExistingCacheCluster": "true"}, "true", {"Ref": "ExistingCacheEndpoint"}),
+]
 
 
-def test_invalidator_waits_for_a_replica_when_there_is_one(resources: dict[str, Any]) -> None:
-    """A write the primary acknowledged survives a failover only once a replica has it (WAIT)."""
-    env = resources["InvalidatorFunction"]["Properties"]["Environment"]["Variables"]
-    assert env["REDIS_MIN_REPLICA_ACKS"] == {"Fn::If": ["HasReplicas", "1", "0"]}
+@pytest.mark.parametrize(("given", "cluster", "host"), CACHE_CHOICES)
+@pytest.mark.parametrize("function", ["InvalidatorFunction", "ReaderFunction", "RedriverFunction"])
+def test_each_cache_choice_gives_the_functions_its_endpoint_and_protocol(
+    template: dict[str, Any], function: str, given: dict[str, str], cluster: str, host: dict[str, Any]
+) -> None:
+    env = resolve(template["Resources"][function]["Properties"]["Environment"]["Variables"], template, given)
+    assert env["REDIS_CLUSTER"] == cluster
+    text, variables = env["REDIS_URL"]["Fn::Sub"]
+    assert text == "rediss://${Host}:${Port}/0"  # TLS for every choice (serverless is TLS-only)
+    assert variables["Host"] == host
+    secret = env["REDIS_AUTH_SECRET_ARN"]
+    own = {"Ref": function.replace("Function", "CacheSecret")}
+    assert secret == ({"Ref": "ExistingCacheSecretArn"} if given["CacheType"] == "existing" else own)
+
+
+@pytest.mark.parametrize(
+    ("given", "created"),
+    [
+        ({"CacheType": "provisioned"}, {"Cache", "CacheUserGroup", "RotatorFunction", "CacheSecurityGroup"}),
+        (
+            {"CacheType": "serverless"},
+            {"ServerlessCache", "CacheUserGroup", "RotatorFunction", "CacheSecurityGroup"},
+        ),
+        (EXISTING_CACHE, set()),
+    ],
+)
+def test_each_cache_choice_creates_only_its_own_cache_resources(
+    template: dict[str, Any], given: dict[str, str], created: set[str]
+) -> None:
+    cache_side = {"Cache", "ServerlessCache", "CacheUserGroup", "RotatorFunction", "CacheSecurityGroup",
+                  "InvalidatorCacheUser", "ConsumerCacheSecret"}  # fmt: skip
+    made = {
+        name
+        for name in cache_side
+        if "Condition" not in template["Resources"][name]
+        or evaluate_condition(
+            template, template["Resources"][name]["Condition"], {"CodeBucket": "b", **given}
+        )
+    }
+    assert made >= created and not (made - created) & {"Cache", "ServerlessCache"}
+    if given["CacheType"] == "existing":
+        assert made == set()  # only ingress rules on the existing cache's group
+
+
+@pytest.mark.parametrize(
+    ("given", "refused"),
+    [
+        ({"CacheType": "existing", "CreateVpc": "false"}, "ExistingCacheEndpoint"),
+        ({**EXISTING_CACHE, "ExistingCacheSecretArn": ""}, "ExistingCacheSecretArn"),
+        ({**EXISTING_CACHE, "CreateVpc": "true"}, "CreateVpc=false"),
+        ({"CacheType": "provisioned", "ExistingCacheEndpoint": "x.example"}, "ExistingCache"),
+        ({"CacheType": "serverless", "CacheEngine": "redis"}, "valkey"),
+        ({"CacheType": "serverless", "CacheReplicaCount": "2"}, "CacheReplicaCount"),
+    ],
+)
+def test_rules_refuse_cache_choices_that_cannot_work(
+    template: dict[str, Any], given: dict[str, str], refused: str
+) -> None:
+    vpc = {"VpcId": "vpc-1", "PrivateSubnetIds": "subnet-1,subnet-2", "PrivateRouteTableIds": "rtb-1"}
+    extra = vpc if given.get("CreateVpc") == "false" else {}
+    found = refusals(template, {"CodeBucket": "b", **extra, **given})
+    assert any(refused in text for text in found), found
+
+
+@pytest.mark.parametrize("given", [{"CacheType": "provisioned"}, {"CacheType": "serverless"}, EXISTING_CACHE])
+def test_every_cache_choice_with_its_parameters_is_accepted(
+    template: dict[str, Any], given: dict[str, str]
+) -> None:
+    vpc = {"VpcId": "vpc-1", "PrivateSubnetIds": "subnet-1,subnet-2", "PrivateRouteTableIds": "rtb-1"}
+    extra = vpc if given.get("CreateVpc") == "false" else {}
+    assert refusals(template, {"CodeBucket": "b", **extra, **given}) == []
+
+
+def test_reader_serves_the_stack_table_and_the_listed_attached_ones(template: dict[str, Any]) -> None:
+    env = template["Resources"]["ReaderFunction"]["Properties"]["Environment"]["Variables"]
+    assert resolve(env["ALLOWED_TABLES"], template, {}) == resolve(env["TABLE_NAME"], template, {})
+    joined = resolve(env["ALLOWED_TABLES"], template, {"ReaderExtraTables": "users,carts"})
+    assert joined["Fn::Join"][1][1] == {"Fn::Join": [",", {"Ref": "ReaderExtraTables"}]}
+
+
+def test_invalidator_waits_for_a_replica_only_when_a_failover_leaves_one(template: dict[str, Any]) -> None:
+    """WAIT 1 with one replica blocks every batch while that replica is replaced (minutes): ask
+    for an ack only with two or more replicas, where losing one still leaves one to answer."""
+    env = template["Resources"]["InvalidatorFunction"]["Properties"]["Environment"]["Variables"]
+    assert env["REDIS_MIN_REPLICA_ACKS"] == {"Fn::If": ["AckReplicas", "1", "0"]}
+    counts = template["Parameters"]["CacheReplicaCount"]["AllowedValues"]
+    acking = {c for c in counts if evaluate_condition(template, "AckReplicas", {"CacheReplicaCount": c})}
+    assert acking == {c for c in counts if int(c) - 1 >= 1}  # a replica survives losing one
+    resources = template["Resources"]
     reader_env = resources["ReaderFunction"]["Properties"]["Environment"]["Variables"]
     assert "REDIS_MIN_REPLICA_ACKS" not in reader_env  # the reader writes nothing it must not lose
-
-
-def test_redis_url_is_tls_and_picks_the_endpoint_by_mode(resources: dict[str, Any]) -> None:
-    url = resources["InvalidatorFunction"]["Properties"]["Environment"]["Variables"]["REDIS_URL"]
-    text, variables = url["Fn::Sub"]
-    assert text == "rediss://${Host}:${Port}/0"
-    assert variables["Host"] == {
-        "Fn::If": [
-            "ClusterModeEnabled",
-            {"Fn::GetAtt": ["Cache", "ConfigurationEndPoint.Address"]},
-            {"Fn::GetAtt": ["Cache", "PrimaryEndPoint.Address"]},
-        ]
-    }
 
 
 def _render_key_schema(branch: dict[str, Any], table: str, names: dict[str, str]) -> str:
@@ -210,14 +318,11 @@ def _render_key_schema(branch: dict[str, Any], table: str, names: dict[str, str]
 
 
 def test_key_schema_is_valid_for_the_shared_core(resources: dict[str, Any]) -> None:
-    settings = pytest.importorskip("streamcache.settings")
     schema = resources["ReaderFunction"]["Properties"]["Environment"]["Variables"]["KEY_SCHEMA"]
     _, with_range, hash_only = schema["Fn::If"]
     names = {"HashKeyName": "pk", "RangeKeyName": "sk"}
-    assert settings.parse_key_schema(_render_key_schema(with_range, "orders", names)) == {
-        "orders": ("pk", "sk")
-    }
-    assert settings.parse_key_schema(_render_key_schema(hash_only, "orders", names)) == {"orders": ("pk",)}
+    assert parse_key_schema(_render_key_schema(with_range, "orders", names)) == {"orders": ("pk", "sk")}
+    assert parse_key_schema(_render_key_schema(hash_only, "orders", names)) == {"orders": ("pk",)}
 
 
 def test_stream_mapping_settings(resources: dict[str, Any]) -> None:
@@ -257,7 +362,10 @@ def test_invalidator_permissions(statements: Statements) -> None:
         assert actions[action]["Fn::If"][0] == "UseExistingTable"
     assert actions["dynamodb:ListStreams"] == "*"
     assert actions["sqs:SendMessage"] == {"Fn::GetAtt": ["FailureQueue", "Arn"]}
-    assert actions["secretsmanager:GetSecretValue"] == {"Ref": "CacheAuthSecret"}
+    assert actions["secretsmanager:GetSecretValue"] == {
+        "Fn::If": ["UseExistingCache", {"Ref": "ExistingCacheSecretArn"}, {"Ref": "InvalidatorCacheSecret"}]
+    }
+    assert actions["kms:Decrypt"] == {"Ref": "TableKmsKeyArn"}
     assert actions["logs:PutLogEvents"] == {"Fn::GetAtt": ["InvalidatorLogGroup", "Arn"]}
     assert not any(a.startswith("dynamodb:GetItem") for a in actions)
 
@@ -267,14 +375,17 @@ def test_reader_permissions(statements: Statements) -> None:
     assert actions["dynamodb:GetItem"] == actions["dynamodb:DescribeTable"]
     assert actions["dynamodb:BatchGetItem"] == actions["dynamodb:GetItem"]  # batch reads
     assert actions["dynamodb:GetItem"]["Fn::If"][2] == {"Fn::GetAtt": ["Table", "Arn"]}
-    assert actions["secretsmanager:GetSecretValue"] == {"Ref": "CacheAuthSecret"}
+    assert actions["secretsmanager:GetSecretValue"] == {
+        "Fn::If": ["UseExistingCache", {"Ref": "ExistingCacheSecretArn"}, {"Ref": "ReaderCacheSecret"}]
+    }
+    assert actions["kms:Decrypt"] == {"Ref": "TableKmsKeyArn"}
     assert not any(a.startswith(("dynamodb:GetRecords", "sqs:")) for a in actions)
 
 
 def test_eni_management_is_scoped_to_account_and_region(statements: Statements) -> None:
     for role in ("InvalidatorRole", "ReaderRole"):
         actions = _actions(statements, role)
-        assert actions["ec2:CreateNetworkInterface"] == {
+        assert actions["ec2:DeleteNetworkInterface"] == {
             "Fn::Sub": "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:*/*"
         }
         assert actions["ec2:DescribeNetworkInterfaces"] == "*"
@@ -295,7 +406,8 @@ def test_alarms_cover_lag_errors_failures(of_type: OfType) -> None:
         ("streamcache", "RecordsFailed"),
         ("streamcache", "Inconsistent"),  # the consistency checker (tests/infra/test_checker_stack.py)
     }
-    assert len(of_type("AWS::CloudWatch::Alarm")) == 7  # Errors for the three functions
+    # Errors for the invalidator, reader and checker; Inconsistent; failure and unredrivable queues
+    assert len(of_type("AWS::CloudWatch::Alarm")) == 8
 
 
 def test_alarm_actions_only_with_a_topic(of_type: OfType) -> None:
@@ -314,3 +426,51 @@ def test_dashboard_shows_lag_throughput_hit_ratio_errors(resources: dict[str, An
 def test_outputs(template: dict[str, Any]) -> None:
     expected = {"ReaderUrl", "TableName", "StreamArn", "RedisEndpoint", "FailureQueueUrl"}
     assert expected | {"InvalidatorFunctionName", "ReaderFunctionName"} <= set(template["Outputs"])
+
+
+def test_every_parameter_and_output_is_documented(template: dict[str, Any]) -> None:
+    doc = (REPO / "docs" / "deploy.md").read_text()
+    for name in [*template["Parameters"], *template["Outputs"]]:
+        assert f"`{name}`" in doc, name
+
+
+def test_redriver_reads_the_stream_consumes_the_queue_and_nothing_else(statements: Statements) -> None:
+    actions = _actions(statements, "RedriverRole")
+    for action in ("dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"):
+        assert actions[action]["Fn::If"][0] == "UseExistingTable"
+    for action in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"):
+        assert actions[action] == {"Fn::GetAtt": ["FailureQueue", "Arn"]}
+    assert actions["secretsmanager:GetSecretValue"]["Fn::If"][2] == {"Ref": "RedriverCacheSecret"}
+    assert not any(a.startswith(("dynamodb:GetItem", "dynamodb:Query", "sqs:SendMessage")) for a in actions)
+
+
+def test_redriver_mapping_reports_item_failures(resources: dict[str, Any]) -> None:
+    props = resources["RedriverEventSourceMapping"]["Properties"]
+    assert props["EventSourceArn"] == {"Fn::GetAtt": ["FailureQueue", "Arn"]}
+    assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+
+
+def test_redriver_can_be_switched_off_and_nat_needs_an_existing_vpc(template: dict[str, Any]) -> None:
+    off = {"RedriveStreamsAccess": "off", "CodeBucket": "b"}
+    assert not evaluate_condition(template, "RedriverEnabled", off)
+    redriver = [
+        n
+        for n, r in template["Resources"].items()
+        if r.get("Condition") in ("RedriverEnabled", "RedriverOwnUser")
+    ]
+    assert template["Conditions"]["RedriverOwnUser"]["Fn::And"][0] == {"Condition": "RedriverEnabled"}
+    assert {"RedriverFunction", "RedriverRole", "RedriverCacheUser", "RedriverEventSourceMapping"} <= set(
+        redriver
+    )
+    assert refusals(template, {"RedriveStreamsAccess": "nat", "CodeBucket": "b"})
+    assert not refusals(
+        template,
+        {
+            "RedriveStreamsAccess": "nat",
+            "CreateVpc": "false",
+            "VpcId": "vpc-1",
+            "PrivateSubnetIds": "subnet-1,subnet-2",
+            "PrivateRouteTableIds": "rtb-1",
+            "CodeBucket": "b",
+        },
+    )

@@ -90,4 +90,8 @@ def test_targets_report_met_unmet_and_unmeasured() -> None:
         "invalidator import ms": True,
         "reader hit p50 vs GET+decode": None,
         "reader miss p50 vs boto3 get_item": None,
+        "distinct keys vs bare pipelined SET @10k": None,
+        **{f"handler vs per-record loop @{n}": None for n in (1, 10, 100)},
+        "process() @1 minus PING round trip, us": None,
+        **{f"cluster vs single node @{n}": None for n in (100, 1000, 10000)},
     }

@@ -6,7 +6,6 @@ import copy
 import logging
 
 import pytest
-from redis.cluster import RedisCluster
 from redis.connection import SSLConnection
 from redis.exceptions import ReadOnlyError
 
@@ -138,12 +137,3 @@ def test_connections_re_read_credentials_plain_and_tls() -> None:
     assert plain.connection_pool.connection_class is ReauthConnection
     assert tls.connection_pool.connection_class is ReauthSSLConnection
     assert issubclass(ReauthSSLConnection, SSLConnection)
-
-
-def test_cluster_setting_gives_a_cluster_client(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(RedisCluster, "__init__", lambda self, **kwargs: setattr(self, "kwargs", kwargs))
-    client = redis_client(
-        Settings(redis_url="redis://cfg.example:6379", redis_cluster=True), INVALIDATOR_TIMEOUTS
-    )
-    assert isinstance(client, RedisCluster)
-    assert client.kwargs["connection_pool_class"] is connection.ReauthPool

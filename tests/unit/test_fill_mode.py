@@ -31,7 +31,7 @@ def redis_ms(client: fakeredis.FakeRedis) -> int:
 
 
 def apply(client: fakeredis.FakeRedis, kind: str, version: str, created_ms: int, payload: bytes = b"") -> int:
-    args = [kind, version, payload, 60, created_ms, MARGIN]
+    args = [kind, version, (kind + version).encode() + payload, 60, created_ms, MARGIN]  # ARGV[3]: the entry
     return int(Scripts.register(client).apply(keys=["k"], args=args))
 
 

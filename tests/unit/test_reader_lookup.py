@@ -83,7 +83,7 @@ def test_fill_after_an_invalidator_write_is_rejected(client) -> None:
     cache = reader(client)
     claim = cache.claim("k")
     assert isinstance(claim, Lease)
-    Scripts.register(client).apply(keys=["k"], args=["X", V1, "", 60, 0, 1000])
+    Scripts.register(client).apply(keys=["k"], args=["X", V1, "X" + V1, 60, 0, 1000])
     assert not cache.fill("k", claim, b"{}", 60)
     assert client.get("k") == b"X" + V1.encode()
 
@@ -115,7 +115,7 @@ def test_a_waiter_takes_over_when_the_other_lease_is_invalidated(client) -> None
 
     def invalidator_writes(n: int) -> None:
         if n == 1:
-            Scripts.register(client).apply(keys=["k"], args=["X", V2, "", 60, 0, 1000])
+            Scripts.register(client).apply(keys=["k"], args=["X", V2, "X" + V2, 60, 0, 1000])
 
     claim = reader(client, FakeTime(invalidator_writes)).claim("k")
     assert isinstance(claim, Lease)

@@ -1,0 +1,1 @@
+"""Secrets Manager rotation for the stack's ElastiCache RBAC users."""
