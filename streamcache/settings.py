@@ -68,7 +68,7 @@ class Settings:
     query_cache_tables: frozenset[str] = frozenset()
     # A GSI result is filled only when its partition's newest marker is older than this:
     # DynamoDB updates a GSI asynchronously, apart from the stream.
-    index_settle_ms: int = 1000
+    index_settle_ms: int = 2000
 
     def __post_init__(self) -> None:
         _refuse_tls_options(self.redis_url)  # however the settings were made (from_env, a library caller)
@@ -116,7 +116,7 @@ class Settings:
             allowed_tables=_allowed_tables(env.get(ALLOWED_TABLES, ""), table_name),
             dynamodb_endpoint_url=env.get(DYNAMODB_ENDPOINT_URL) or None,
             query_cache_tables=_names(env.get(QUERY_CACHE_TABLES, "")),
-            index_settle_ms=_non_negative_int(env, INDEX_SETTLE_MS, 1000),
+            index_settle_ms=_non_negative_int(env, INDEX_SETTLE_MS, 2000),
         )
 
 
