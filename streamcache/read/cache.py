@@ -23,6 +23,7 @@ from streamcache.read.cacheaside import CacheAside, Counters, Expiry
 from streamcache.read.dynamodb import Table
 from streamcache.read.lookup import ReaderCache
 from streamcache.read.near import near_cache_for
+from streamcache.read.pages import Pages
 from streamcache.settings import REDIS_URL, Settings
 
 # Three consecutive Redis errors open the breaker; then one probe every 5 s.
@@ -64,6 +65,7 @@ class Cache:
         self.client = client if client is not None else redis_client_or_deferred(self.settings, timeouts)
         self.near = near_cache_for(self.client, self.settings)
         self.lookups = port(self.client, near=self.near)
+        self.pages = Pages(self.client)  # the query cache's scripts (registered locally: no round trip)
         self.breaker = breaker or CircuitBreaker(BREAKER_THRESHOLD, BREAKER_COOLDOWN_S)
         self.expiry = Expiry(self.settings.cache_ttl_seconds, self.settings.negative_cache_ttl_seconds)
         self.counters = Counters()
