@@ -65,7 +65,7 @@ class Cache:
         self.client = client if client is not None else redis_client_or_deferred(self.settings, timeouts)
         self.near = near_cache_for(self.client, self.settings)
         self.lookups = port(self.client, near=self.near)
-        self.pages = Pages(self.client)  # the query cache's scripts (registered locally: no round trip)
+        self.pages = Pages(self.client, self.near)  # the query cache (scripts registered locally)
         self.breaker = breaker or CircuitBreaker(BREAKER_THRESHOLD, BREAKER_COOLDOWN_S)
         self.expiry = Expiry(self.settings.cache_ttl_seconds, self.settings.negative_cache_ttl_seconds)
         self.counters = Counters()

@@ -62,6 +62,7 @@ class Ticket:
     key: str
     generation: int
     epoch: int
+    group: str | None = None  # a key whose invalidation drops this entry too (a query page's marker)
 
 
 @dataclass(slots=True)
@@ -108,6 +109,8 @@ class NearCache:
         self._flushed_epoch = -1
         self._pending: dict[str, int] = {}  # key -> reads in flight between begin and store
         self._dropped: dict[str, int] = {}  # pending key -> epoch of its last invalidation
+        self._members: dict[str, set[str]] = {}  # group key -> entries it invalidates too
+        self._group_of: dict[str, str] = {}  # entry -> its group key
         self.counters = NearCounters()
 
     def __len__(self) -> int:
@@ -131,8 +134,12 @@ class NearCache:
             self.counters.hits += 1
             return raw
 
-    def begin(self, key: str) -> Ticket | None:
-        """Call before reading ``key`` from Redis; None when the result must not be stored."""
+    def begin(self, key: str, group: str | None = None) -> Ticket | None:
+        """Call before reading ``key`` from Redis; None when the result must not be stored.
+
+        ``group``: another key whose change also makes the value stale (a query
+        page is valid only while its partition's marker is unchanged).
+        """
         with self._lock:
             if not self._started():
                 return None
@@ -142,14 +149,15 @@ class NearCache:
             except RedisError as err:
                 self._reset(f"tracking connection failed ({type(err).__name__})")
                 return None
-            self._pending[key] = self._pending.get(key, 0) + 1
-            return Ticket(key, self._generation, self._epoch)
+            for pending in (key,) if group is None else (key, group):
+                self._pending[pending] = self._pending.get(pending, 0) + 1
+            return Ticket(key, self._generation, self._epoch, group)
 
     def store(self, ticket: Ticket, value: bytes) -> bool:
         """Keep ``value`` (read after ``begin``) unless an invalidation raced it."""
         with self._lock:
             raced = self._raced(ticket)
-            self._release(ticket.key)
+            self._release(ticket)
             if raced:
                 self.counters.stores_refused += 1
                 return False
@@ -157,13 +165,16 @@ class NearCache:
             if size > self._max_bytes // 4:
                 return False  # one value must not push out a quarter of the cache
             self._put(ticket.key, value, size)
+            if ticket.group is not None:
+                self._members.setdefault(ticket.group, set()).add(ticket.key)
+                self._group_of[ticket.key] = ticket.group
             self.counters.stores += 1
             return True
 
     def abandon(self, ticket: Ticket) -> None:
         """The read after ``begin`` failed or is not to be kept."""
         with self._lock:
-            self._release(ticket.key)
+            self._release(ticket)
 
     def confirm_now(self) -> bool:
         """One round trip to every node: afterwards, every write Redis executed before now is reflected.
@@ -285,6 +296,8 @@ class NearCache:
             key = raw.decode("utf-8", "surrogateescape")
             self.counters.invalidations += 1
             self._drop(key)
+            for member in self._members.pop(key, ()):
+                self._drop(member)
             if key in self._pending:
                 self._dropped[key] = self._epoch
 
@@ -293,15 +306,17 @@ class NearCache:
             ticket.generation != self._generation
             or self._flushed_epoch > ticket.epoch
             or self._dropped.get(ticket.key, -1) > ticket.epoch
+            or (ticket.group is not None and self._dropped.get(ticket.group, -1) > ticket.epoch)
         )
 
-    def _release(self, key: str) -> None:
-        left = self._pending.get(key, 0) - 1
-        if left > 0:
-            self._pending[key] = left
-        else:
-            self._pending.pop(key, None)
-            self._dropped.pop(key, None)
+    def _release(self, ticket: Ticket) -> None:
+        for key in (ticket.key,) if ticket.group is None else (ticket.key, ticket.group):
+            left = self._pending.get(key, 0) - 1
+            if left > 0:
+                self._pending[key] = left
+            else:
+                self._pending.pop(key, None)
+                self._dropped.pop(key, None)
 
     def _put(self, key: str, value: bytes, size: int) -> None:
         self._drop(key)
@@ -315,9 +330,18 @@ class NearCache:
         value = self._entries.pop(key, None)
         if value is not None:
             self._bytes -= len(key) + len(value) + ENTRY_OVERHEAD_BYTES
+        group = self._group_of.pop(key, None)
+        if group is not None:
+            members = self._members.get(group)
+            if members is not None:
+                members.discard(key)
+                if not members:
+                    del self._members[group]
 
     def _clear(self) -> None:
         self._entries.clear()
+        self._members.clear()
+        self._group_of.clear()
         self._bytes = 0
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from streamcache.protocol import lua_source
+from streamcache.read.near import NearCache
 
 if TYPE_CHECKING:  # query imports boto3's condition builder: the reader's cold start skips it
     from streamcache.read.query import QueryPlan
@@ -29,11 +30,36 @@ class Seen:
 
 
 class Pages:
-    def __init__(self, client: Any) -> None:
+    """``near``: keep valid pages in process memory too, dropped when their page or marker changes."""
+
+    def __init__(self, client: Any, near: NearCache | None = None) -> None:
         self._read = client.register_script(lua_source("qread"))
         self._fill = client.register_script(lua_source("qfill"))
+        self._near = near
 
     def read(self, plan: QueryPlan) -> Seen:
+        near = self._near
+        if near is None:
+            return self._read_redis(plan)
+        held = near.get(plan.result)
+        if held is not None:
+            tag, _, payload = held.partition(SEPARATOR)
+            return Seen(tag, payload, 0)  # valid: a move of its marker would have dropped it
+        ticket = near.begin(plan.result, group=plan.marker)
+        try:
+            seen = self._read_redis(plan)
+        except BaseException:
+            if ticket is not None:
+                near.abandon(ticket)
+            raise
+        if ticket is not None:
+            if seen.payload is None or seen.marker is None:
+                near.abandon(ticket)
+            else:
+                near.store(ticket, seen.marker + SEPARATOR + seen.payload)
+        return seen
+
+    def _read_redis(self, plan: QueryPlan) -> Seen:
         marker, page, now = self._read(keys=[plan.marker, plan.result])
         return Seen(marker, _payload(page, marker), int(now))
 

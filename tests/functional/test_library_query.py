@@ -261,3 +261,16 @@ def test_redis_down_answers_from_dynamodb(loop: Loop, own_redis: Any) -> None:
     kwargs: dict[str, Any] = {"KeyConditionExpression": Key("pk").eq("u1")}
     assert bare(cached.query(**kwargs)) == bare(loop.table.query(**kwargs))
     assert cached.query_counters.redis_errors == 1
+
+
+def test_repeated_pages_come_from_the_near_cache_and_a_write_still_drops_them(loop: Loop) -> None:
+    kwargs: dict[str, Any] = {"KeyConditionExpression": Key("pk").eq("u2")}
+    near = loop.cached.cache.near
+    assert near is not None
+    for _ in range(4):
+        loop.cached.query(**kwargs)
+    assert near.counters.hits >= 2  # pages served from process memory
+    loop.put("u2", 1, status="open", total=6, note="new")
+    loop.drain()
+    assert near.confirm_now()
+    assert [i["note"] for i in loop.cached.query(**kwargs)["Items"]] == ["new"]

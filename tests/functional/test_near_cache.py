@@ -280,3 +280,33 @@ def test_cluster_writes_on_every_primary_are_tracked(cluster_url: str, clock: Cl
     assert near.counters.round_trips == 1
     near.close()
     client.close()
+
+
+def test_a_change_to_the_group_key_drops_its_members(client: redis.Redis, clock: Clock) -> None:
+    """A query page is kept with its partition's marker as group: a moved marker drops the page."""
+    near = near_for(client, clock)
+    client.set("marker", b"m1")
+    client.set("page", b"m1|rows")
+    ticket = near.begin("page", group="marker")
+    assert ticket is not None
+    assert near.store(ticket, client.get("page"))  # type: ignore[arg-type]
+    assert near.get("page") == b"m1|rows"
+    client.set("marker", b"m2")  # the invalidator moved the marker; the page key itself is untouched
+    clock.advance(BOUND_S * 1.5)
+    assert near.get("page") is None
+    near.close()
+
+
+def test_a_group_change_racing_the_read_refuses_the_store(client: redis.Redis, clock: Clock) -> None:
+    near = near_for(client, clock)
+    client.set("warm", b"w")
+    read(near, client, "warm")
+    client.set("page", b"m1|rows")
+    ticket = near.begin("page", group="marker")
+    assert ticket is not None
+    page = client.get("page")
+    client.set("marker", b"m2")
+    clock.advance(BOUND_S * 1.5)
+    near.get("warm")  # the confirmation reads the marker's invalidation
+    assert near.store(ticket, page) is False  # type: ignore[arg-type]
+    near.close()
