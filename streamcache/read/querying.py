@@ -29,6 +29,7 @@ from redis.exceptions import RedisError
 
 from streamcache.circuit import CircuitBreaker
 from streamcache.partitions import TableIndexes, layout_from_description
+from streamcache.read.cacheaside import CACHE, DYNAMODB
 from streamcache.read.pages import Pages, Seen
 from streamcache.read.query import QueryPlan, decode_page, encode_page, plan_query
 
@@ -58,19 +59,23 @@ class QueryReads:
     _layout: TableIndexes | None = None
 
     def query(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        return self.answer(kwargs)[0]
+
+    def answer(self, kwargs: dict[str, Any]) -> tuple[dict[str, Any], str]:
+        """The response, and where it came from: ``"cache"`` or ``"dynamodb"``."""
         plan = plan_query(kwargs, self.table.name, self.layout(), self.prefix) if self.enabled else None
         if plan is None:
             self.counters.passthrough += 1
-            return self._dynamodb(kwargs)
+            return self._dynamodb(kwargs), DYNAMODB
         seen = self._read(plan)
         if seen is not None and seen.payload is not None:
             self.counters.hits += 1
-            return decode_page(seen.payload)
+            return decode_page(seen.payload), CACHE
         self.counters.misses += 1
         response = self._dynamodb({**kwargs, "ConsistentRead": not plan.global_index})
         if seen is not None:
             self._fill(plan, seen, response)
-        return response
+        return response, DYNAMODB
 
     def layout(self) -> TableIndexes:
         """The table's keys, indexes and stream view (one DescribeTable, through the Table resource)."""
