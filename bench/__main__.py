@@ -18,7 +18,9 @@ from bench import (
     library,
     machine,
     memory,
+    near,
     plot,
+    query,
     reader,
     report,
     staleness,
@@ -53,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
         _section(results, "breakdown", lambda: breakdown.run(rig), report.breakdown)
         _section(results, "reader", lambda: reader.run(rig), report.reader)
         _section(results, "library", lambda: library.run(rig), library.show)
+        _section(results, "near_cache", lambda: near.run(rig), near.show)
+        _section(results, "query_cache", lambda: query.run(rig), query.show)
         reader_init = results["reader"].get("init")
         _section(results, "cold_start", lambda: coldstart.run(rig, reader_init), report.coldstart)
         _section(results, "memory", lambda: memory.run(rig), report.memory)

@@ -18,6 +18,7 @@ from streamcache import aws
 from streamcache import metrics as batch_metrics
 from streamcache.batch import batch_response, records_of
 from streamcache.connection import INVALIDATOR_TIMEOUTS, redis_client
+from streamcache.layouts import Layouts, describe_table_with_boto3
 from streamcache.records import sequence_number
 from streamcache.schema import KeySchemas, describe_with_boto3
 from streamcache.settings import Settings
@@ -36,13 +37,18 @@ _SUMMARY = (
     "failed",
     "deduplicated",
     "key_schema_mismatch",
+    "markers",
 )
 
 
 def build(settings: Settings) -> Invalidator:
     client = redis_client(settings, INVALIDATOR_TIMEOUTS)
-    schemas = KeySchemas(settings.key_schema, describe_with_boto3(settings.dynamodb_endpoint_url))
-    return Invalidator(settings, client, schemas)
+    endpoint = settings.dynamodb_endpoint_url
+    schemas = KeySchemas(settings.key_schema, describe_with_boto3(endpoint))
+    layouts = None
+    if settings.query_cache_tables:
+        layouts = Layouts(settings.query_cache_tables, describe_table_with_boto3(endpoint))
+    return Invalidator(settings, client, schemas, layouts=layouts)
 
 
 def runtime() -> Invalidator:

@@ -19,7 +19,11 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from streamcache import entry, metrics
 from streamcache.batch import Plan, batch_response, first_unapplied, plan_batch, records_of
+from streamcache.errors import UnknownTableError
+from streamcache.keys import table_from_arn
+from streamcache.layouts import Layouts
 from streamcache.ops import sampling
+from streamcache.partitions import TableIndexes, marker_commands, record_markers
 from streamcache.protocol import APPLIED, INVALIDATED, SKIPPED, Outcome, Scripts, apply_commands
 from streamcache.records import Command, command_for, record_key
 from streamcache.schema import KeySchemas
@@ -47,10 +51,12 @@ class Invalidator:
         client: Any,
         schemas: KeySchemas,
         clock: Callable[[], float] = time.time,
+        layouts: Layouts | None = None,
     ) -> None:
         self._settings = settings
         self._client = client
         self._schemas = schemas
+        self._layouts = layouts
         self._scripts = Scripts.register(client)
         self._clock = clock
 
@@ -58,9 +64,42 @@ class Invalidator:
         records = records_of(event)
         prefix = self._settings.key_prefix
         plan = plan_batch(records, lambda r: record_key(r, self._schemas, prefix), command_for)
-        outcomes = self._write(list(plan.commands.values()))
+        markers = self._markers(records, plan)
+        moves = marker_commands(records, [m or () for m in markers])
+        outcomes = self._write([*plan.commands.values(), *moves.values()])
         sampling.offer(self._client, plan.commands.values(), outcomes)  # consistency checker's samples
-        return self._result(records, plan, outcomes)
+        result = self._result(records, plan, outcomes, markers)
+        result.counts["markers"] = sum(1 for key in moves if outcomes[key] == APPLIED)
+        return result
+
+    def _markers(self, records: list[dict[str, Any]], plan: Plan) -> list[list[str] | None]:
+        """Per record, the query-cache partition markers it moves (None: cannot be known now)."""
+        layouts = self._layouts
+        if layouts is None:
+            return []
+        prefix = self._settings.key_prefix
+        markers: list[list[str] | None] = []
+        known: dict[str, TableIndexes | bool] = {}  # per table: its layout; False: not cached; True: unknown
+        for record, key in zip(records, plan.record_keys, strict=True):
+            table = table_from_arn(record.get("eventSourceARN")) if key is not None else ""
+            if table not in known:
+                known[table] = self._layout(table) if key is not None else False
+            layout = known[table]
+            if layout is True:
+                markers.append(None)  # reported: Lambda retries once DescribeTable answers
+            else:
+                markers.append([] if layout is False else record_markers(record, table, layout, prefix))
+        return markers
+
+    def _layout(self, table: str) -> TableIndexes | bool:
+        """The table's layout; False when its queries are not cached; True when it cannot be known now."""
+        assert self._layouts is not None
+        if not self._layouts.caches(table):
+            return False
+        try:
+            return self._layouts.of(table)
+        except UnknownTableError:
+            return True
 
     def _write(self, commands: list[Command]) -> dict[str, Outcome]:
         ttl = self._settings.cache_ttl_seconds
@@ -77,9 +116,15 @@ class Invalidator:
             )
         return outcomes
 
-    def _result(self, records: list[dict[str, Any]], plan: Plan, outcomes: dict[str, Outcome]) -> BatchResult:
+    def _result(
+        self,
+        records: list[dict[str, Any]],
+        plan: Plan,
+        outcomes: dict[str, Outcome],
+        markers: list[list[str] | None],
+    ) -> BatchResult:
         failed_keys = {key for key, o in outcomes.items() if isinstance(o, Exception)}
-        first = first_unapplied(plan, failed_keys)
+        first = first_unapplied(plan, failed_keys, markers)
         result = BatchResult(batch_response(plan.sequence_numbers, first))
         result.counts = _counts(plan, outcomes)
         result.lag = metrics.lag(metrics.creation_times(records), self._clock())
@@ -100,8 +145,8 @@ def _as_invalidation(command: Command) -> Command:
 
 def _counts(plan: Plan, outcomes: dict[str, Outcome]) -> Counter[str]:
     counts: Counter[str] = Counter(records=len(plan.sequence_numbers), unusable=len(plan.unusable))
-    for key, outcome in outcomes.items():
-        command = plan.commands[key]
+    for key, command in plan.commands.items():
+        outcome = outcomes[key]
         if isinstance(outcome, Exception):
             counts["failed"] += 1
         elif outcome == SKIPPED:
@@ -112,5 +157,5 @@ def _counts(plan: Plan, outcomes: dict[str, Outcome]) -> Counter[str]:
             counts["applied"] += 1
     counts["failed"] += len(plan.unusable)
     counts["key_schema_mismatch"] = plan.key_schema_mismatches
-    counts["deduplicated"] = len(plan.sequence_numbers) - len(plan.unusable) - len(outcomes)
+    counts["deduplicated"] = len(plan.sequence_numbers) - len(plan.unusable) - len(plan.commands)
     return counts

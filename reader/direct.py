@@ -2,6 +2,7 @@
 
 A batch: ``{"table", "keys": [...], "format"}`` (1 to 100 keys) ->
 ``{"items": [{"found", "item", "source"}, ...]}`` in order (``reader.batch``).
+A query: ``{"table", "query": {...}, "format"}`` (``reader.query``).
 
 Mistakes are answered, not raised: a raised error reaches the caller with a
 stack trace. The answer is ``{"error": {"status": 400|403|500|503, "message"}}``
@@ -14,7 +15,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from reader import batch, observe, response
+from reader import batch, observe, query, response
 from reader.request import RequestError, bad_request, check_format, check_table
 from reader.runtime import Runtime
 
@@ -33,19 +34,23 @@ def serve(rt: Runtime, event: Mapping[str, Any]) -> dict[str, Any]:
         return response.error(500, response.GENERIC_ERROR)
 
 
-_FIELDS = frozenset({"table", "key", "keys", "format"})
+_FIELDS = frozenset({"table", "key", "keys", "query", "format"})
 
 
 def _serve(rt: Runtime, event: Mapping[str, Any]) -> dict[str, Any]:
     extra = [] if event.keys() <= _FIELDS else sorted(set(event) - _FIELDS)
     if extra:
-        raise bad_request(f"unexpected field {extra[0]!r}; a direct invoke has table, key (or keys), format")
-    if "key" in event and "keys" in event:
-        raise bad_request("give key (one read) or keys (a batch), not both")
+        raise bad_request(
+            f"unexpected field {extra[0]!r}; a direct invoke has table, key (or keys, or query), format"
+        )
+    if sum(field in event for field in ("key", "keys", "query")) > 1:
+        raise bad_request("give one of key (one read), keys (a batch) or query, not both")
     table = check_table(event.get("table") or rt.settings.table_name, rt.settings.allowed_tables)
     fmt = check_format(event.get("format", "plain"))
     if "keys" in event:
         return batch.serve(rt, table, event["keys"], fmt)
+    if "query" in event:
+        return query.serve(rt.queries(table), event["query"], fmt)
     schema = rt.schema_of(table)
     key, key_text = rt.key_of(table, schema, event.get("key"))
     started = time.perf_counter()

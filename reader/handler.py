@@ -27,7 +27,10 @@ def _handle(event: Any, context: Any) -> dict[str, Any]:
         finally:
             # Metrics are aggregated here and flushed through Powertools when due (see observe).
             rt = built()
-            observe.flush_if_due(rt.cache.counters if rt is not None else None)
+            if rt is None:
+                observe.flush_if_due(None)
+            else:
+                observe.flush_if_due(rt.cache.counters, rt.cache.near)
 
 
 handler = traced_handler(_handle)

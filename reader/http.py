@@ -32,8 +32,8 @@ from aws_lambda_powertools.event_handler.api_gateway import ApiGatewayResolver
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from reader import batch, observe, response
-from reader.request import RequestError, check_table, key_from_query
+from reader import batch, observe, query, response
+from reader.request import RequestError, check_format, check_table, key_from_query
 from reader.runtime import runtime
 
 JSON = "application/json"
@@ -78,6 +78,23 @@ def other_batch_method(table: str) -> Response[str]:
     return _json(405, response.error(405, "a batch is read with POST"), {"Allow": "POST"})
 
 
+QUERY_ROUTE = "/items/<table>/query"
+
+
+@router.get(QUERY_ROUTE)
+def query_items(table: str) -> Response[str]:
+    rt = runtime()
+    table = check_table(table, rt.settings.allowed_tables)
+    reads = rt.queries(table)
+    spec, fmt = query.spec_from_http(query_params(router.current_event.raw_event), reads)
+    return _json(200, query.serve(reads, spec, check_format(fmt)))
+
+
+@router.route(QUERY_ROUTE, method=OTHER_METHODS)
+def other_query_method(table: str) -> Response[str]:
+    return _json(405, response.error(405, "a query is read with GET"), {"Allow": "GET"})
+
+
 def query_params(event: Mapping[str, Any]) -> list[tuple[str, str]]:
     """Every query parameter as sent, in order.
 
@@ -103,7 +120,10 @@ def _request_error(err: RequestError) -> Response[str]:
 
 
 def _no_route(_err: NotFoundError) -> Response[str]:
-    message = "no such route; use GET /items/{table}?<key attributes> or POST /items/{table}/batch"
+    message = (
+        "no such route; use GET /items/{table}?<key attributes>, POST /items/{table}/batch"
+        " or GET /items/{table}/query?<partition key>=..."
+    )
     return _json(404, response.error(404, message))
 
 

@@ -1,7 +1,10 @@
 """Logs and metrics of reads (Powertools Logger and Metrics, EMF).
 
 Metrics (namespace POWERTOOLS_METRICS_NAMESPACE, default "streamcache"):
-CacheHit, CacheMiss, FillRejected, RedisError (counts) and LookupLatencyMs
+CacheHit, CacheMiss, FillRejected, RedisError (counts), the near cache's
+NearCacheHit (of the CacheHits, those served from memory), NearCacheInvalidation,
+NearCacheReset (emptied: lost or silent tracking connection) and
+NearCacheConfirmWait (reads that waited one round trip for a confirmation), and LookupLatencyMs
 (one value per lookup); RequestRejected (4xx answers) and RequestFailed (5xx);
 KeySchemaMismatch when KEY_SCHEMA disagrees with a table's real key schema
 (flushed at the end of that invocation: the stack alarms on it).
@@ -37,6 +40,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from streamcache.read.cacheaside import CACHE, Counters, Result
+from streamcache.read.near import NearCache
 
 SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "streamcache-reader")
 METRICS_FLUSH_SECONDS = "METRICS_FLUSH_SECONDS"
@@ -45,6 +49,14 @@ LATENCY_SAMPLES = 10  # latencies published per flush (a uniform sample of the l
 
 logger = Logger(service=SERVICE)
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "streamcache"), service=SERVICE)
+
+# The near cache's counters -> published metric name.
+NEAR_METRICS = {
+    "hits": "NearCacheHit",
+    "invalidations": "NearCacheInvalidation",
+    "resets": "NearCacheReset",
+    "round_trips": "NearCacheConfirmWait",
+}
 
 # Counters field -> published metric name.
 COUNT_METRICS = {
@@ -167,18 +179,22 @@ def _count(name: str) -> None:
     pending.counts[name] = pending.counts.get(name, 0) + 1
 
 
-def flush_if_due(counters: Counters | None) -> None:
+def flush_if_due(counters: Counters | None, near: NearCache | None = None) -> None:
     """Publish when the interval has passed or 100 lookups wait (end of an invocation)."""
     if pending.due():
-        flush(counters)
+        flush(counters, near)
 
 
-def flush(counters: Counters | None) -> None:
+def flush(counters: Counters | None, near: NearCache | None = None) -> None:
     """Publish everything pending through Powertools (one EMF document) and start again."""
     counts = counters.take() if counters is not None else {}
     for field_name, metric in COUNT_METRICS.items():
         if counts.get(field_name):
             metrics.add_metric(name=metric, unit=MetricUnit.Count, value=counts[field_name])
+    near_counts = near.take_counts() if near is not None else {}
+    for field_name, metric in NEAR_METRICS.items():
+        if near_counts.get(field_name):
+            metrics.add_metric(name=metric, unit=MetricUnit.Count, value=near_counts[field_name])
     for name, value in pending.counts.items():
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
     for latency in pending.latencies_ms:

@@ -71,6 +71,18 @@ def key_from_json(key: object, schema: TableKeys) -> Typed:
     }
 
 
+def key_value_from_json(name: str, value: object, expected: str) -> Typed:
+    """One key attribute's value (plain JSON or typed) as a typed, checked value (queries)."""
+    typed = _typed_from_json(name, value, expected)
+    ((type_, raw),) = typed.items()
+    if type_ != expected:
+        raise bad_request(f"key attribute {name!r} must be a {_TYPE_NAMES[expected]}, not {type_!r}")
+    try:
+        return {type_: _canonical(type_, raw, MAX_HASH_BYTES)}
+    except KeyValueError as err:
+        raise bad_request(f"key attribute {name!r}: {err}") from err
+
+
 def _typed_from_json(name: str, value: object, expected: str) -> Typed:
     if isinstance(value, Mapping):
         if len(value) != 1 or not all(isinstance(v, str) for v in value.values()):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -27,6 +27,9 @@ from streamcache.read.cache import Cache
 from streamcache.read.cacheaside import CacheAside, Result
 from streamcache.schema import KeySchemas, TableKeys, describe_with_boto3
 from streamcache.settings import Settings
+
+if TYPE_CHECKING:  # the query side loads boto3: only a query pays for it
+    from streamcache.read.querying import QueryReads
 
 # Three consecutive Redis errors open the breaker; then one probe every 5 s.
 BREAKER_THRESHOLD = 3
@@ -47,6 +50,14 @@ class Runtime:
     cache: Cache
     reads: CacheAside
     _keys: dict[tuple[Any, ...], tuple[Typed, str]] = field(default_factory=dict)
+    _queries: dict[str, QueryReads] = field(default_factory=dict)
+
+    def queries(self, table: str) -> QueryReads:
+        """The query side of ``table`` (a boto3 Table resource, made on the first query)."""
+        reads = self._queries.get(table)
+        if reads is None:
+            reads = self._queries[table] = query_reads(self.settings, self.cache, table)
+        return reads
 
     def schema_of(self, table: str) -> TableKeys:
         """The table's key names and types (DescribeTable once per table per environment)."""
@@ -100,6 +111,24 @@ class Runtime:
 def _unavailable(operation: str, table: str, err: Exception) -> UnavailableError:
     code = err.response["Error"]["Code"] if isinstance(err, ClientError) else type(err).__name__
     return UnavailableError(503, f"DynamoDB {operation} on table {table!r} failed ({code})")
+
+
+def query_reads(settings: Settings, cache: Cache, table: str) -> QueryReads:
+    import boto3
+
+    from streamcache.aws import region
+    from streamcache.read.querying import QueryReads
+
+    resource = boto3.resource("dynamodb", endpoint_url=settings.dynamodb_endpoint_url, region_name=region())
+    return QueryReads(
+        resource.Table(table),
+        cache.pages,
+        cache.breaker,
+        enabled=table in settings.query_cache_tables,
+        prefix=settings.key_prefix,
+        ttl_seconds=settings.cache_ttl_seconds,
+        settle_ms=settings.index_settle_ms,
+    )
 
 
 def build(settings: Settings) -> Runtime:

@@ -19,6 +19,7 @@ from streamcache.codec import Typed
 from streamcache.entry import Entry
 from streamcache.read.dynamodb import BatchTable, DynamoTable
 from streamcache.read.lookup import Claim, Lease, ReaderCache
+from streamcache.read.near import NearCache
 
 # Powertools' rule (env var, Lambda / SAM / Chalice detection); reading it imports nothing heavy.
 TRACING = not Tracer._is_tracer_disabled()
@@ -56,9 +57,9 @@ def table_port(client: Any) -> BatchTable:
     return TracedTable(client)
 
 
-def cache_port(client: Any) -> ReaderCache:
+def cache_port(client: Any, near: NearCache | None = None) -> ReaderCache:
     if not TRACING:
-        return ReaderCache(client)
+        return ReaderCache(client, near=near)
     capture = tracer().capture_method(capture_response=False)
 
     class TracedCache(ReaderCache):
@@ -82,4 +83,4 @@ def cache_port(client: Any) -> ReaderCache:
         def fill_many(self, fills: Sequence[tuple[str, Lease, bytes, int]]) -> list[bool]:
             return super().fill_many(fills)
 
-    return TracedCache(client)
+    return TracedCache(client, near=near)

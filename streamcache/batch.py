@@ -69,11 +69,23 @@ def plan_batch(records: Sequence[dict[str, Any]], key_of: KeyOf, build: Build) -
     return plan
 
 
-def first_unapplied(plan: Plan, failed_keys: set[str]) -> int | None:
-    """Index of the first record that has no key or whose key's command failed."""
+def first_unapplied(
+    plan: Plan, failed_keys: set[str], more_keys: Sequence[Sequence[str] | None] = ()
+) -> int | None:
+    """Index of the first record that has no key or whose key's command failed.
+
+    ``more_keys[i]``: other keys record i writes (query-cache partition
+    markers), None when they could not be known; the record counts as
+    applied only when they were written too.
+    """
+    check_more = bool(more_keys)
     for index, key in enumerate(plan.record_keys):
         if key is None or key in failed_keys:
             return index
+        if check_more:
+            extra = more_keys[index]
+            if extra is None or (failed_keys and not failed_keys.isdisjoint(extra)):
+                return index
     return None
 
 

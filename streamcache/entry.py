@@ -47,6 +47,7 @@ TOMBSTONE = b"T"
 INVALIDATED = b"X"
 LEASE = b"L"
 FILL = b"F"
+MARKER = b"M"  # a query-cache partition marker: version + Redis ms when the invalidator moved it
 
 ZERO_VERSION = "0" * VERSION_DIGITS
 

@@ -29,6 +29,7 @@ COUNT_METRICS = {
     "failed": "RecordsFailed",
     "deduplicated": "RecordsDeduplicated",
     "key_schema_mismatch": "KeySchemaMismatch",
+    "markers": "PartitionMarkersMoved",
     "records": "BatchSize",
 }
 LAG_P50, LAG_MAX = "StreamLagMs", "StreamLagMaxMs"

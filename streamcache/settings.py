@@ -31,6 +31,11 @@ KEY_SCHEMA = "KEY_SCHEMA"
 TABLE_NAME = "TABLE_NAME"
 ALLOWED_TABLES = "ALLOWED_TABLES"
 DYNAMODB_ENDPOINT_URL = "DYNAMODB_ENDPOINT_URL"
+NEAR_CACHE_ITEMS = "NEAR_CACHE_ITEMS"
+NEAR_CACHE_MAX_BYTES = "NEAR_CACHE_MAX_BYTES"
+NEAR_CACHE_MAX_STALENESS_MS = "NEAR_CACHE_MAX_STALENESS_MS"
+QUERY_CACHE_TABLES = "QUERY_CACHE_TABLES"
+INDEX_SETTLE_MS = "INDEX_SETTLE_MS"
 
 _TRUE = {"true", "1", "yes"}
 _FALSE = {"false", "0", "no", ""}
@@ -62,6 +67,15 @@ class Settings:
     table_name: str | None = None
     allowed_tables: frozenset[str] = frozenset()
     dynamodb_endpoint_url: str | None = None
+    # The near cache (process memory, kept coherent by Redis invalidation pushes): 0 items = off.
+    near_cache_items: int = 10_000
+    near_cache_max_bytes: int = 32 * 1024 * 1024
+    near_cache_max_staleness_ms: int = 100
+    # Tables whose Query results are cached (the invalidator then keeps partition markers).
+    query_cache_tables: frozenset[str] = frozenset()
+    # A GSI result is filled only when its partition's newest marker is older than this:
+    # DynamoDB updates a GSI asynchronously, apart from the stream.
+    index_settle_ms: int = 2000
 
     def __post_init__(self) -> None:
         _refuse_tls_options(self.redis_url)  # however the settings were made (from_env, a library caller)
@@ -108,6 +122,11 @@ class Settings:
             table_name=table_name,
             allowed_tables=_allowed_tables(env.get(ALLOWED_TABLES, ""), table_name),
             dynamodb_endpoint_url=env.get(DYNAMODB_ENDPOINT_URL) or None,
+            near_cache_items=_non_negative_int(env, NEAR_CACHE_ITEMS, 10_000),
+            near_cache_max_bytes=_positive_int(env, NEAR_CACHE_MAX_BYTES, 32 * 1024 * 1024),
+            near_cache_max_staleness_ms=_positive_int(env, NEAR_CACHE_MAX_STALENESS_MS, 100),
+            query_cache_tables=_names(env.get(QUERY_CACHE_TABLES, "")),
+            index_settle_ms=_non_negative_int(env, INDEX_SETTLE_MS, 2000),
         )
 
 
@@ -196,10 +215,13 @@ def _ca_file(raw: str) -> str | None:
 
 
 def _allowed_tables(raw: str, table_name: str | None) -> frozenset[str]:
-    names = {name.strip() for name in raw.split(",") if name.strip()}
-    if not names and table_name:
-        names = {table_name}
-    return frozenset(names)
+    names = _names(raw)
+    return names if names or not table_name else frozenset({table_name})
+
+
+def _names(raw: str) -> frozenset[str]:
+    """A comma list of table names."""
+    return frozenset(name.strip() for name in raw.split(",") if name.strip())
 
 
 def parse_key_schema(raw: str) -> dict[str, tuple[str, ...]]:

@@ -1,7 +1,8 @@
 -- apply.lua: apply one stream record to one cache key, only if it is newer.
 --
 -- KEYS[1]  the cache key (streamcache.keys.cache_key)
--- ARGV[1]  kind to write: "I" item, "T" tombstone (not found), "X" invalidation
+-- ARGV[1]  kind to write: "I" item, "T" tombstone (not found), "X" invalidation,
+--          "M" a query-cache partition marker (this script appends Redis's clock in ms, 13 digits)
 -- ARGV[2]  the record's SequenceNumber, zero-padded to 40 digits
 -- ARGV[3]  the entry to store: ARGV[1] .. ARGV[2] .. the item's typed JSON for "I"
 --          (built by the client: concatenating a 1 KB item in Lua cost ~30% of the call)
@@ -58,5 +59,11 @@ if #head >= 41 then
     end
   end
 end
-redis.call("SET", KEYS[1], ARGV[3], "EX", ARGV[4])
+local entry = ARGV[3]
+if ARGV[1] == "M" then
+  -- A query-cache marker also says when it moved, on the clock the reader's fill reads too.
+  local now = redis.call("TIME")
+  entry = entry .. string.format("%013.0f", tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000))
+end
+redis.call("SET", KEYS[1], entry, "EX", ARGV[4])
 return 1

@@ -22,6 +22,8 @@ from streamcache.keys import cache_key
 from streamcache.read.cacheaside import CacheAside, Counters, Expiry
 from streamcache.read.dynamodb import Table
 from streamcache.read.lookup import ReaderCache
+from streamcache.read.near import near_cache_for
+from streamcache.read.pages import Pages
 from streamcache.settings import REDIS_URL, Settings
 
 # Three consecutive Redis errors open the breaker; then one probe every 5 s.
@@ -50,7 +52,7 @@ class Cache:
         breaker: CircuitBreaker | None = None,
         timeouts: Timeouts = READER_TIMEOUTS,
         settings: Settings | None = None,
-        port: Callable[[Any], ReaderCache] = ReaderCache,
+        port: Callable[..., ReaderCache] = ReaderCache,
     ) -> None:
         settings = settings if settings is not None else _settings(url, client)
         overrides: dict[str, Any] = {
@@ -61,7 +63,9 @@ class Cache:
         }
         self.settings = dataclasses.replace(settings, **{k: v for k, v in overrides.items() if v is not None})
         self.client = client if client is not None else redis_client_or_deferred(self.settings, timeouts)
-        self.lookups = port(self.client)
+        self.near = near_cache_for(self.client, self.settings)
+        self.lookups = port(self.client, near=self.near)
+        self.pages = Pages(self.client, self.near)  # the query cache (scripts registered locally)
         self.breaker = breaker or CircuitBreaker(BREAKER_THRESHOLD, BREAKER_COOLDOWN_S)
         self.expiry = Expiry(self.settings.cache_ttl_seconds, self.settings.negative_cache_ttl_seconds)
         self.counters = Counters()

@@ -39,6 +39,7 @@ from streamcache import entry
 from streamcache.connection import DeferredClient
 from streamcache.entry import Entry
 from streamcache.protocol import Scripts
+from streamcache.read.near import NearCache
 
 # A lease outlives one consistent GetItem comfortably; if its reader dies, the key
 # is free again after this long.
@@ -84,8 +85,10 @@ class ReaderCache:
         wait_budget_s: float = WAIT_BUDGET_S,
         backoff: AbstractBackoff | None = None,
         cluster: bool | None = None,
+        near: NearCache | None = None,
     ) -> None:
         self._client = client
+        self._near = near
         self._scripts = scripts if scripts is not None else Scripts.register(client)
         self._sleep = sleep
         self._clock = clock
@@ -94,8 +97,18 @@ class ReaderCache:
         self._cluster = isinstance(client, RedisCluster | DeferredClient) if cluster is None else cluster
 
     def get(self, key: str) -> Entry | None:
-        """The entry at ``key`` if it answers a read, else None (absent, X or L)."""
-        return _answer(self._client.get(key))
+        """The entry at ``key`` if it answers a read, else None (absent, X or L).
+
+        With a near cache: from process memory when it may serve the key, else
+        from Redis, kept there when it is an answer.
+        """
+        near = self._near
+        if near is None:
+            return _answer(self._client.get(key))
+        raw = near.get(key)
+        if raw is not None:
+            return entry.decode(raw)
+        return self._through_near(near, [key], lambda: [self._client.get(key)])[0]
 
     def lease(self, key: str, token: str) -> Entry | Lease:
         """Run ``lease.lua``: an answer entry, our ``Lease``, or another reader's lease entry."""
@@ -116,8 +129,44 @@ class ReaderCache:
 
     def get_many(self, keys: Sequence[str]) -> list[Entry | None]:
         """``get`` for every key, in order: MGET chunks (one node) or GETs (cluster), one pipeline."""
+        near = self._near
+        if near is None:
+            return [_answer(raw) for raw in self._get_raw(keys)]
+        held = [near.get(key) for key in keys]
+        answers = [None if raw is None else entry.decode(raw) for raw in held]
+        missing = [i for i, raw in enumerate(held) if raw is None]
+        if missing:
+            wanted = [keys[i] for i in missing]
+            fetched = self._through_near(near, wanted, lambda: self._get_raw(wanted))
+            for i, found in zip(missing, fetched, strict=True):
+                answers[i] = found
+        return answers
+
+    def _through_near(
+        self, near: NearCache, keys: Sequence[str], read: Callable[[], Sequence[bytes | None]]
+    ) -> list[Entry | None]:
+        """Read ``keys`` from Redis between the near cache's ``begin`` and ``store``."""
+        tickets = [near.begin(key) for key in keys]
+        try:
+            raws = read()
+        except BaseException:
+            for ticket in tickets:
+                if ticket is not None:
+                    near.abandon(ticket)
+            raise
+        answers = [_answer(raw) for raw in raws]
+        for ticket, raw, found in zip(tickets, raws, answers, strict=True):
+            if ticket is None:
+                continue
+            if found is None or raw is None:
+                near.abandon(ticket)
+            else:
+                near.store(ticket, raw)
+        return answers
+
+    def _get_raw(self, keys: Sequence[str]) -> list[bytes | None]:
         if not self._cluster and len(keys) <= GET_CHUNK:  # one MGET needs no pipeline
-            return [_answer(raw) for raw in self._client.mget(keys)]
+            return list(self._client.mget(keys))
         pipe = self._client.pipeline(transaction=False)
         for start in range(0, len(keys), GET_CHUNK):
             chunk = keys[start : start + GET_CHUNK]
@@ -127,8 +176,7 @@ class ReaderCache:
             else:
                 pipe.mget(chunk)
         replies = pipe.execute()
-        raws = replies if self._cluster else [raw for reply in replies for raw in reply]
-        return [_answer(raw) for raw in raws]
+        return replies if self._cluster else [raw for reply in replies for raw in reply]
 
     def lease_many(self, keys: Sequence[str]) -> list[Claim]:
         """Lease every key (absent or invalidated), waiting out other readers' leases; ``claim``'s answers."""

@@ -2,7 +2,8 @@
 
 ``get_item`` and ``get_items`` answer from Redis when they can, else from a
 strongly consistent DynamoDB read that then fills the cache under a lease.
-Everything else (``put_item``, ``query``, ``batch_writer``, ``name``, ...) is
+``query`` is cached for tables in QUERY_CACHE_TABLES (``querying``).
+Everything else (``put_item``, ``scan``, ``batch_writer``, ``name``, ...) is
 the wrapped Table's own attribute, unchanged.
 
 A read the cache cannot answer exactly goes to the wrapped Table as given
@@ -20,6 +21,7 @@ from typing import Any
 from streamcache.codec import Typed
 from streamcache.read.cache import Cache, default_cache
 from streamcache.read.dynamodb import BatchReader, in_order
+from streamcache.read.querying import QueryCounters, QueryReads
 from streamcache.read.values import item_from_python, item_to_python, key_from_python
 from streamcache.schema import TableKeys, table_keys_from_description
 
@@ -45,6 +47,7 @@ class CachedTable:
         self._reads = self._cache.reads(ResourceTable(table))
         self._keys: TableKeys | None = None
         self._memo: dict[tuple[Any, ...], CacheKey | None] = {}
+        self._queries: QueryReads | None = None
 
     @property
     def table(self) -> Any:
@@ -104,6 +107,35 @@ class CachedTable:
         for i, result in zip(indexes, results, strict=True):
             answers[i] = None if result.item is None else item_to_python(result.item)
         return answers
+
+    def query(self, **kwargs: Any) -> dict[str, Any]:
+        """boto3's ``query``: the same arguments, the same ``Items``/``Count``/``ScannedCount``/
+        ``LastEvaluatedKey`` (each page cached on its own).
+
+        Cached only for tables in QUERY_CACHE_TABLES, and only what the cache
+        answers exactly (see ``streamcache.read.query``); everything else is
+        the wrapped Table's ``query``, counted in ``query_counters.passthrough``.
+        A cached page carries no ``ResponseMetadata``.
+        """
+        return self._query_reads().query(kwargs)
+
+    @property
+    def query_counters(self) -> QueryCounters:
+        return self._query_reads().counters
+
+    def _query_reads(self) -> QueryReads:
+        if self._queries is None:
+            settings = self._cache.settings
+            self._queries = QueryReads(
+                self._table,
+                self._cache.pages,
+                self._cache.breaker,
+                enabled=self._table.name in settings.query_cache_tables,
+                prefix=settings.key_prefix,
+                ttl_seconds=settings.cache_ttl_seconds,
+                settle_ms=settings.index_settle_ms,
+            )
+        return self._queries
 
     @property
     def key_schema_names(self) -> tuple[str, ...]:

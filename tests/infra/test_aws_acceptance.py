@@ -334,7 +334,12 @@ def test_defaults_let_a_redis_outage_of_the_documented_length_lose_nothing(templ
 SCRIPTS = {
     "InvalidatorCacheUser": ["streamcache/lua/apply.lua", "streamcache/ops/sample.lua"],
     "RedriverCacheUser": ["streamcache/lua/apply.lua"],
-    "ReaderCacheUser": ["streamcache/lua/lease.lua", "streamcache/lua/fill.lua"],
+    "ReaderCacheUser": [
+        "streamcache/lua/lease.lua",
+        "streamcache/lua/fill.lua",
+        "streamcache/lua/qread.lua",
+        "streamcache/lua/qfill.lua",
+    ],
     "CheckerCacheUser": ["streamcache/lua/apply.lua"],
 }
 

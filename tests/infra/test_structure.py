@@ -375,6 +375,9 @@ def test_reader_permissions(statements: Statements) -> None:
     assert actions["dynamodb:GetItem"] == actions["dynamodb:DescribeTable"]
     assert actions["dynamodb:BatchGetItem"] == actions["dynamodb:GetItem"]  # batch reads
     assert actions["dynamodb:GetItem"]["Fn::If"][2] == {"Fn::GetAtt": ["Table", "Arn"]}
+    table, indexes = actions["dynamodb:Query"]  # queries: the table and its indexes, nothing else
+    assert table == actions["dynamodb:GetItem"]
+    assert indexes["Fn::If"][2] == {"Fn::Sub": "${Table.Arn}/index/*"}
     assert actions["secretsmanager:GetSecretValue"] == {
         "Fn::If": ["UseExistingCache", {"Ref": "ExistingCacheSecretArn"}, {"Ref": "ReaderCacheSecret"}]
     }

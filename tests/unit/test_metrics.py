@@ -48,6 +48,7 @@ def test_every_count_is_published_even_when_zero_and_lag_only_when_known() -> No
         "RecordsFailed": [1.0],
         "RecordsDeduplicated": [0.0],
         "KeySchemaMismatch": [0.0],
+        "PartitionMarkersMoved": [0.0],
         "BatchSize": [3.0],
     }
     with_lag = metrics.figures(Counter(records=1), metrics.Lag(12.5, 40.0))
