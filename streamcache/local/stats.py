@@ -2,7 +2,8 @@
 
 Keys are walked with ``SCAN`` (never ``KEYS``: it blocks the server) up to a
 limit, and each key's kind is read with ``GETRANGE key 0 0`` in pipelines, so
-the walk costs a few round trips per thousand keys. Hits and misses are
+the walk costs a few round trips per thousand keys. The query cache's
+partition markers and pages are counted under their table. Hits and misses are
 Redis's own (every GET, the invalidator's too); the reader's own hit rate is
 its ``CacheHit`` / ``CacheMiss`` metrics.
 """
@@ -49,6 +50,16 @@ def table_of(key: str, prefix: str = "") -> str | None:
     return table.replace("%2D", "-").replace("%25", "%")
 
 
+def query_key_of(key: str, prefix: str = "") -> tuple[str, str] | None:
+    """(table, "query markers" or "query pages") for a query-cache key (``prefix{table/index/value}q``)."""
+    rest = key[len(prefix) :] if key.startswith(prefix) else ""
+    table, slash, _ = rest[1:].partition("/")
+    if not rest.startswith("{") or not slash or not table:
+        return None
+    kind = "query markers" if rest.endswith("}q") else "query pages"
+    return table.replace("%2D", "-").replace("%25", "%"), kind
+
+
 def collect(client: Any, prefix: str = "", limit: int = 100_000) -> Stats:
     from streamcache.ops.sampling import samples_key
 
@@ -63,8 +74,13 @@ def collect(client: Any, prefix: str = "", limit: int = 100_000) -> Stats:
         stats.scanned += len(batch)
         for key, head in zip(batch, _heads(client, batch), strict=True):
             name = key.decode("utf-8", "replace") if isinstance(key, bytes) else str(key)
-            table = SAMPLES if name == samples else table_of(name, prefix) or OTHER
-            stats.tables.setdefault(table, Counter())[_KIND_WORDS.get(head, OTHER)] += 1
+            query = query_key_of(name, prefix)
+            if query is not None:
+                table, kind = query
+            else:
+                table = SAMPLES if name == samples else table_of(name, prefix) or OTHER
+                kind = _KIND_WORDS.get(head, OTHER)
+            stats.tables.setdefault(table, Counter())[kind] += 1
     stats.info = server_info(client)
     stats.nodes = len(_per_node(client, "server"))
     return stats

@@ -146,13 +146,15 @@ def test_stats_counts_keys_per_table_and_kind(capsys: pytest.CaptureFixture[str]
     cache.set("my%2Dtable-9", b"X" + version.encode())
     cache.set("stray", b"x")
     cache.zadd("streamcache:consistency-samples", {"orders-u1-1": 1.0})
+    cache.set("{orders/%2Dgsi/u1}q", b"x")  # a query-cache partition marker and one of its pages
+    cache.set("{orders/%2Dgsi/u1}q:abc123", b"x")
     cache.get("orders-u1-1")
     cache.get("missing")
     assert main(["stats"]) == 0
     out = capsys.readouterr().out
-    assert "keys: 5 scanned" in out
+    assert "keys: 7 scanned" in out
     assert "  (the consistency checker's samples): 1 (1 other)" in out
-    assert "  orders: 2 (1 items, 1 tombstones)" in out
+    assert "  orders: 4 (1 items, 1 query markers, 1 query pages, 1 tombstones)" in out
     assert "  my-table: 1 (1 invalidations)" in out
     assert "  other: 1 (1 other)" in out
     assert "memory: " in out and " used, peak " in out
