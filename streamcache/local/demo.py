@@ -195,7 +195,7 @@ def _run(options: DemoOptions, aws: EmbeddedAws, redis_url: str, say: Say) -> Ou
         say(f"[3/5] redrive from the OnFailure queue {queue_url}")
         outcome.redrive = report = _redrive(aws, queue_url, cache)
         say(f"      {report.invalidated} key(s) invalidated; problems: {report.errors or 'none'}")
-        say(f"[4/5] reading {len(keys)} keys through the reader, twice")
+        say(f"[4/5] reading {len(keys)} keys through the reader, three times")
         outcome.reads = _read_passes(keys, dynamodb, options.verbose)
         say("[5/5] verifying: every key in Redis matches the table (consistent GetItem) or is absent")
         outcome.mismatches = _verify(dynamodb, cache, keys)
