@@ -101,8 +101,12 @@ def reader(result: Results) -> str:
     text = [
         render(["reader", "p50 us", "p99 us", "base p50", "base p99", "p50 ratio"], rows, "Reader latency")
     ]
-    rows = [[f"{threads} threads", rps] for threads, rps in result["throughput_hits_per_s"].items()]
-    text.append(render(["concurrent callers", "hits/s"], rows))
+    near = result.get("throughput_hits_per_s_near_cache", {})
+    rows = [
+        [f"{threads} threads", rps, near.get(threads), times(ratio(near.get(threads), rps))]
+        for threads, rps in result["throughput_hits_per_s"].items()
+    ]
+    text.append(render(["concurrent callers", "hits/s", "near cache on", "ratio"], rows))
     text += result.get("notes", [])
     return "\n".join(text)
 

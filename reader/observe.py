@@ -33,6 +33,7 @@ import logging
 import os
 import random
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -175,6 +176,25 @@ def refused(status: int) -> None:
     _count("RequestFailed" if status >= 500 else "RequestRejected")
 
 
+# Each near cache's counts at its last flush (a runtime rebuilt in tests brings a new one).
+_near_published: weakref.WeakKeyDictionary[NearCache, dict[str, int]] = weakref.WeakKeyDictionary()
+
+
+def _near_since_last_flush(near: NearCache | None) -> dict[str, int]:
+    """What the near cache counted since the last flush, by metric name (nonzero only)."""
+    if near is None:
+        return {}
+    published = _near_published.setdefault(near, {})
+    changed = {}
+    for field_name, metric in NEAR_METRICS.items():
+        total = getattr(near.counters, field_name)
+        delta = total - published.get(field_name, 0)
+        published[field_name] = total
+        if delta > 0:
+            changed[metric] = delta
+    return changed
+
+
 def _count(name: str) -> None:
     pending.counts[name] = pending.counts.get(name, 0) + 1
 
@@ -191,10 +211,8 @@ def flush(counters: Counters | None, near: NearCache | None = None) -> None:
     for field_name, metric in COUNT_METRICS.items():
         if counts.get(field_name):
             metrics.add_metric(name=metric, unit=MetricUnit.Count, value=counts[field_name])
-    near_counts = near.take_counts() if near is not None else {}
-    for field_name, metric in NEAR_METRICS.items():
-        if near_counts.get(field_name):
-            metrics.add_metric(name=metric, unit=MetricUnit.Count, value=near_counts[field_name])
+    for metric, value in _near_since_last_flush(near).items():
+        metrics.add_metric(name=metric, unit=MetricUnit.Count, value=value)
     for name, value in pending.counts.items():
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
     for latency in pending.latencies_ms:

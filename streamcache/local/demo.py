@@ -195,8 +195,8 @@ def _run(options: DemoOptions, aws: EmbeddedAws, redis_url: str, say: Say) -> Ou
         say(f"[3/5] redrive from the OnFailure queue {queue_url}")
         outcome.redrive = report = _redrive(aws, queue_url, cache)
         say(f"      {report.invalidated} key(s) invalidated; problems: {report.errors or 'none'}")
-        say(f"[4/5] reading {len(keys)} keys through the reader, twice")
-        outcome.reads = _read_twice(keys, dynamodb, options.verbose)
+        say(f"[4/5] reading {len(keys)} keys through the reader, three times")
+        outcome.reads = _read_passes(keys, dynamodb, options.verbose)
         say("[5/5] verifying: every key in Redis matches the table (consistent GetItem) or is absent")
         outcome.mismatches = _verify(dynamodb, cache, keys)
         outcome.keys = len(keys)
@@ -340,16 +340,31 @@ def _redrive(aws: EmbeddedAws, queue_url: str, cache: Any) -> RedriveReport:
     return redrive(failures, lambda arn: DynamoDBStream(arn, client), cache, schemas)
 
 
-def _read_twice(keys: list[Key], dynamodb: Any, verbose: bool) -> list[Counter[str]]:
+def _read_passes(keys: list[Key], dynamodb: Any, verbose: bool) -> list[Counter[str]]:
+    """Three passes: misses fill Redis, then hits from Redis, then hits from the near cache."""
     import reader.handler as reader_handler
     from reader.observe import metrics
+    from reader.runtime import built
 
     handler = reader_handler.handler if verbose else without_metrics(reader_handler.handler, metrics)
     reader_handler.reset()  # built from this environment, forgotten afterwards
     try:
-        return [_read_all(keys, dynamodb, handler) for _ in range(2)]
+        passes = []
+        near_hits = 0
+        for _ in range(3):
+            reads = _read_all(keys, dynamodb, handler)
+            near = _near_of(built())
+            if near is not None:
+                reads["from memory"] = near.counters.hits - near_hits
+                near_hits = near.counters.hits
+            passes.append(reads)
+        return passes
     finally:
         reader_handler.reset()
+
+
+def _near_of(runtime: Any) -> Any:
+    return runtime.cache.near if runtime is not None else None
 
 
 def _read_all(keys: list[Key], dynamodb: Any, handler: esm.Handler) -> Counter[str]:
@@ -426,7 +441,9 @@ def _p50_p99(values_ms: Sequence[float]) -> str:
 
 def _reads_line(reads: Counter[str]) -> str:
     line = f"cache hits {reads['cache']}, misses {reads['dynamodb']}"
-    others = {k: v for k, v in reads.items() if k not in ("cache", "dynamodb")}
+    if "from memory" in reads:
+        line += f" ({reads['from memory']} of the hits from the near cache)"
+    others = {k: v for k, v in reads.items() if k not in ("cache", "dynamodb", "from memory")}
     return line + (f", {others}" if others else "")
 
 

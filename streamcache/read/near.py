@@ -22,7 +22,6 @@ invalidation for the key (or a flush, or a reconnect) was processed in between.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import threading
 import time
@@ -67,7 +66,7 @@ class Ticket:
 
 @dataclass(slots=True)
 class NearCounters:
-    """Read by callers; the reader publishes them (``take_counts``)."""
+    """Counts since the near cache was made (never reset: the reader publishes differences)."""
 
     hits: int = 0
     misses: int = 0
@@ -193,13 +192,6 @@ class NearCache:
                 self._reset(f"tracking connection failed ({type(err).__name__})")
                 return False
             return True
-
-    def take_counts(self) -> dict[str, int]:
-        """The counters so far, and start again from zero (to publish each interval once)."""
-        with self._lock:
-            counts = dataclasses.asdict(self.counters)
-            self.counters = NearCounters()
-        return counts
 
     def clear(self) -> None:
         with self._lock:

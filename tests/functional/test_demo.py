@@ -33,6 +33,12 @@ def test_demo_verifies_and_exits_zero(monkeypatch: pytest.MonkeyPatch, redis_cho
     assert "stale before redrive   1 key(s)" in text  # the poison left its key stale until redrive
     assert "sent to destination    1 OnFailure record(s), 1 record(s)" in text
     assert "reads, pass 2          cache hits 40, misses 0" in text
+    third = re.search(
+        r"reads, pass 3          cache hits 40, misses 0 \((\d+) of the hits from the near cache", text
+    )
+    assert third is not None, text
+    if redis_choice == "redis-server":  # fakeredis has no CLIENT TRACKING: the near cache turns itself off
+        assert int(third.group(1)) > 0
     assert ("fakeredis" in text) == (redis_choice == "fakeredis")
     # moto 5.2 gives ApproximateCreationDateTime to the millisecond (AWS rounds it down to the second)
     assert re.search(
@@ -52,7 +58,7 @@ def test_demo_fails_when_the_cache_disagrees_with_the_table(monkeypatch: pytest.
     from streamcache.local.redrive import RedriveReport
 
     monkeypatch.setattr(demo, "_redrive", lambda *args: RedriveReport())
-    monkeypatch.setattr(demo, "_read_twice", lambda *args: [])  # the reader would serve the stale entry
+    monkeypatch.setattr(demo, "_read_passes", lambda *args: [])  # the reader would serve the stale entry
     lines: list[str] = []
     assert run_demo(DemoOptions(items=20, redis="redis-server"), say=lines.append) == 1
     assert any("verification           FAILED: 1 key(s)" in line for line in lines)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import redis
@@ -310,3 +311,37 @@ def test_a_group_change_racing_the_read_refuses_the_store(client: redis.Redis, c
     near.get("warm")  # the confirmation reads the marker's invalidation
     assert near.store(ticket, page) is False  # type: ignore[arg-type]
     near.close()
+
+
+def test_a_slot_moving_to_another_master_keeps_the_near_cache_coherent(
+    cluster_url: str, redis_cluster: Any, clock: Clock
+) -> None:
+    """MIGRATE deletes the key on the old master (an invalidation); writes on the new one are tracked too."""
+    from redis.cluster import RedisCluster, key_slot
+
+    from functional.test_cluster import _move_slot
+
+    client = RedisCluster.from_url(cluster_url)
+    near = NearCache(ClusterNodes(client), max_staleness_s=BOUND_S, clock=clock)
+    key = "orders-near-moving"
+    client.set(key, b"v1")
+    read(near, client, key)  # type: ignore[arg-type]
+    assert near.get(key) == b"v1"
+    slot = key_slot(key.encode())
+    source = redis_cluster.node_for_slot(slot)
+    target = next(n for n in redis_cluster.nodes if n is not source)
+    _move_slot(redis_cluster, slot, source, target)
+    try:
+        clock.advance(BOUND_S * 1.5)
+        assert near.get(key) is None  # the move itself invalidated it
+        with redis.Redis(port=target.port) as new_owner:
+            assert new_owner.get(key) == b"v1"
+            near.confirm_now()
+            assert read(near, client, key) == b"v1"  # type: ignore[arg-type]
+            new_owner.set(key, b"v2")  # a write on the slot's new master
+        clock.advance(BOUND_S * 1.5)
+        assert near.get(key) is None
+    finally:
+        _move_slot(redis_cluster, slot, target, source)
+        near.close()
+        client.close()
