@@ -36,7 +36,7 @@ class Cache:
 
     ``Cache()`` reads the environment (REDIS_URL, REDIS_CLUSTER, TLS and AUTH
     settings, CACHE_TTL_SECONDS, NEGATIVE_CACHE_TTL_SECONDS, CACHE_KEY_PREFIX).
-    ``Cache("redis://host:6379/0", key_prefix=...)`` takes explicit settings
+    ``Cache("redis://host:6379/0", key_prefix=..., near_cache_items=0)`` takes explicit settings
     instead, ``Cache(client=redis.Redis(...))`` a client you built yourself.
     """
 
@@ -49,6 +49,7 @@ class Cache:
         key_prefix: str | None = None,
         ttl_seconds: int | None = None,
         negative_ttl_seconds: int | None = None,
+        near_cache_items: int | None = None,
         breaker: CircuitBreaker | None = None,
         timeouts: Timeouts = READER_TIMEOUTS,
         settings: Settings | None = None,
@@ -60,6 +61,7 @@ class Cache:
             "key_prefix": key_prefix,
             "cache_ttl_seconds": ttl_seconds,
             "negative_cache_ttl_seconds": negative_ttl_seconds,
+            "near_cache_items": near_cache_items,
         }
         self.settings = dataclasses.replace(settings, **{k: v for k, v in overrides.items() if v is not None})
         self.client = client if client is not None else redis_client_or_deferred(self.settings, timeouts)

@@ -30,3 +30,10 @@ def test_zero_items_turns_it_off() -> None:
 def test_a_bad_value_names_the_variable(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
         Settings.from_env({**URL, name: value})
+
+
+def test_an_explicit_cache_can_turn_the_near_cache_off() -> None:
+    from streamcache.read.cache import Cache
+
+    assert Cache(URL["REDIS_URL"], near_cache_items=0).near is None
+    assert Cache(URL["REDIS_URL"]).near is not None
