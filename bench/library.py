@@ -16,12 +16,11 @@ Run alone with ``python -m bench.library [--quick]``.
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Callable
 from typing import Any
 
 from bench.reader import _get_decode, _paired, create_table, env, request
-from bench.rig import Rig
+from bench.rig import Rig, run_alone
 from bench.table import render, times
 from bench.workload import TABLE, typed_keys
 from streamcache.local.embedded import patched_environ
@@ -142,18 +141,7 @@ def show(result: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from bench.rig import quiet_stdout
-    from streamcache.local.redis_server import running_redis
-
-    parser = argparse.ArgumentParser(prog="python -m bench.library", description=__doc__)
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args(argv)
-    with running_redis() as server:
-        rig = Rig(server.url, server.port, quick=args.quick)
-        with quiet_stdout():
-            result = run(rig)
-    print(show(result))
-    return 0
+    return run_alone("python -m bench.library", __doc__, run, show, argv)
 
 
 if __name__ == "__main__":

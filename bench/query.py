@@ -12,12 +12,11 @@ Run alone with ``python -m bench.query [--quick]``.
 
 from __future__ import annotations
 
-import argparse
 from typing import Any
 
 from bench import stats
 from bench.reader import _paired
-from bench.rig import Rig, timed
+from bench.rig import Rig, run_alone, timed
 from bench.table import render, times
 from bench.workload import TABLE, Workload
 
@@ -167,18 +166,7 @@ def show(result: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from bench.rig import quiet_stdout
-    from streamcache.local.redis_server import running_redis
-
-    parser = argparse.ArgumentParser(prog="python -m bench.query", description=__doc__)
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args(argv)
-    with running_redis() as server:
-        rig = Rig(server.url, server.port, quick=args.quick)
-        with quiet_stdout():
-            result = run(rig)
-    print(show(result))
-    return 0
+    return run_alone("python -m bench.query", __doc__, run, show, argv)
 
 
 if __name__ == "__main__":

@@ -69,3 +69,26 @@ def quiet_stdout() -> Iterator[None]:
         os.dup2(saved, 1)
         os.close(saved)
         os.close(devnull)
+
+
+def run_alone(
+    prog: str,
+    description: str | None,
+    run: Callable[[Rig], Any],
+    show: Callable[[Any], str],
+    argv: list[str] | None = None,
+) -> int:
+    """``python -m bench.<section> [--quick]``: one section on its own redis-server."""
+    import argparse
+
+    from streamcache.local.redis_server import running_redis
+
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args(argv)
+    with running_redis() as server:
+        rig = Rig(server.url, server.port, quick=args.quick)
+        with quiet_stdout():
+            result = run(rig)
+    print(show(result))
+    return 0

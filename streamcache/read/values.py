@@ -19,7 +19,7 @@ from typing import Any
 
 from boto3.dynamodb.types import DYNAMODB_CONTEXT, Binary, TypeSerializer
 
-from streamcache.codec import Typed
+from streamcache.codec import Typed, value_from_boto3
 from streamcache.numbers import MAX_DIGITS
 from streamcache.schema import TableKeys
 
@@ -71,24 +71,7 @@ _serializer = TypeSerializer()
 
 def item_from_python(item: Mapping[str, Any]) -> Typed:
     """A boto3 resource item in stream form (binary as base64 text)."""
-    return {name: _text_binaries(_serializer.serialize(value)) for name, value in item.items()}
-
-
-def _text_binaries(value: dict[str, Any]) -> Typed:
-    ((type_, raw),) = value.items()
-    if type_ == "B":
-        return {"B": _b64(raw)}
-    if type_ == "BS":
-        return {"BS": [_b64(b) for b in raw]}
-    if type_ == "M":
-        return {"M": {k: _text_binaries(v) for k, v in raw.items()}}
-    if type_ == "L":
-        return {"L": [_text_binaries(v) for v in raw]}
-    return value
-
-
-def _b64(raw: Binary | bytes | bytearray) -> str:
-    return base64.b64encode(raw.value if isinstance(raw, Binary) else bytes(raw)).decode("ascii")
+    return {name: value_from_boto3(_serializer.serialize(value)) for name, value in item.items()}
 
 
 def key_from_python(key: object, schema: TableKeys) -> Typed | None:
