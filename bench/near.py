@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import redis
@@ -19,6 +18,8 @@ from bench import stats
 from bench.reader import _get_decode, _paired
 from bench.rig import Rig
 from streamcache import entry
+from streamcache.local.nearlag import near_staleness_ms
+from streamcache.read.lookup import ReaderCache
 from streamcache.read.near import NearCache, SingleNode
 
 KEY = "orders-near-1"
@@ -31,7 +32,7 @@ def run(rig: Rig) -> dict[str, Any]:
         KEY, entry.ITEM + b"0" * 40 + b'{"pk":{"S":"near"},"sk":{"N":"1"},"v":{"S":"' + b"x" * 200 + b'"}}'
     )
     near = NearCache(SingleNode(client), max_staleness_s=BOUND_S)
-    _read(near, client)
+    ReaderCache(client, near=near).get(KEY)  # kept in the near cache
     calls = 300 if rig.quick else 5000
     hit = _paired(lambda: _near_decode(near), lambda: _get_decode(client, KEY), calls)
     near.close()
@@ -46,40 +47,14 @@ def _near_decode(near: NearCache) -> Any:
     return entry.decode(raw).item()
 
 
-def _read(near: NearCache, client: Any) -> bytes | None:
-    found = near.get(KEY)
-    if found is not None:
-        return found
-    ticket = near.begin(KEY)
-    raw: bytes | None = client.get(KEY)
-    if ticket is not None and raw is not None:
-        near.store(ticket, raw)
-    return raw
-
-
 def _staleness(rig: Rig, writes: int) -> dict[str, Any]:
-    """Per write: ms from the writer's acknowledgement until the near cache served the new value."""
-    reader_client = redis.Redis.from_url(rig.redis_url)
-    writer = redis.Redis.from_url(rig.redis_url)
-    near = NearCache(SingleNode(reader_client), max_staleness_s=BOUND_S)
-    delays: list[float] = []
-    for n in range(writes):
-        value = entry.ITEM + str(n).zfill(40).encode() + b"{}"
-        writer.set(KEY, value)
-        acked = time.perf_counter()
-        while _read(near, reader_client) != value:
-            time.sleep(0.0002)  # a reader reading steadily, as a busy service does
-        delays.append((time.perf_counter() - acked) * 1000)
-        time.sleep(0.002)
-    near.close()
-    reader_client.close()
-    writer.close()
+    delays = near_staleness_ms(rig.redis_url, writes, BOUND_S)
+    assert delays is not None, "the benchmark's redis-server refused client tracking"
     return {
         "writes": writes,
         "p50": stats.percentile(delays, 0.5),
         "p99": stats.percentile(delays, 0.99),
         "max": max(delays),
-        "round_trips": near.counters.round_trips,
     }
 
 

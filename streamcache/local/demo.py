@@ -39,6 +39,7 @@ from streamcache.local import esm
 from streamcache.local.destination import QueuePolling, SqsDestination, read_failures, sqs_client
 from streamcache.local.embedded import EmbeddedAws, embedded_aws, local_redis, patched_environ
 from streamcache.local.inspect import holding
+from streamcache.local.nearlag import near_staleness_ms
 from streamcache.local.poller import (
     FoldedProgress,
     creation_resolution,
@@ -57,6 +58,7 @@ TABLE = "orders"
 KEY_NAMES = ("pk", "sk")
 QUEUE = "streamcache-invalidator-onfailure"
 POISON_KEY = ("poisoned", 1)
+NEAR_LAG_WRITES = 50  # writes to one probe key, read steadily through a near cache
 # Keys that exercise the key codec: separators, escapes, a 38-digit number, a negative number.
 SPECIAL_KEYS = [
     ("a-b", 1),
@@ -90,6 +92,7 @@ class Outcome:
     stale_before_redrive: list[str] = field(default_factory=list)
     redrive: RedriveReport = field(default_factory=RedriveReport)
     reads: list[Counter[str]] = field(default_factory=list)
+    near_lag_ms: list[float] | None = None  # staleness the near cache adds over Redis; None: off
     mismatches: list[str] = field(default_factory=list)
     keys: int = 0
     invalidation_delays_ms: list[float] = field(default_factory=list)
@@ -197,6 +200,7 @@ def _run(options: DemoOptions, aws: EmbeddedAws, redis_url: str, say: Say) -> Ou
         say(f"      {report.invalidated} key(s) invalidated; problems: {report.errors or 'none'}")
         say(f"[4/5] reading {len(keys)} keys through the reader, three times")
         outcome.reads = _read_passes(keys, dynamodb, options.verbose)
+        outcome.near_lag_ms = near_staleness_ms(redis_url, NEAR_LAG_WRITES)
         say("[5/5] verifying: every key in Redis matches the table (consistent GetItem) or is absent")
         outcome.mismatches = _verify(dynamodb, cache, keys)
         outcome.keys = len(keys)
@@ -422,6 +426,7 @@ def _print_summary(outcome: Outcome, seconds: float, say: Say) -> None:
     ]
     for number, reads in enumerate(outcome.reads, start=1):
         rows.append((f"reads, pass {number}", _reads_line(reads)))
+    rows.append(("near cache lag p50/p99", _near_line(outcome.near_lag_ms)))
     rows.append(("stream lag p50 / p99", f"{_p50_p99(lags)} ({creation_resolution(stats.deliveries)})"))
     rows.append(
         ("invalidation p50 / p99", f"{_p50_p99(outcome.invalidation_delays_ms)} (after the write returned)")
@@ -433,6 +438,13 @@ def _print_summary(outcome: Outcome, seconds: float, say: Say) -> None:
     say("")
     for label, value in rows:
         say(f"  {label:<22} {value}")
+
+
+def _near_line(delays_ms: list[float] | None) -> str:
+    if delays_ms is None:
+        return "near cache off (this Redis has no client tracking)"
+    p50, p99 = lag.percentile(delays_ms, 0.5), lag.percentile(delays_ms, 0.99)
+    return f"{p50:.2f} ms / {p99:.2f} ms over Redis ({len(delays_ms)} writes, bound 100 ms)"
 
 
 def _p50_p99(values_ms: Sequence[float]) -> str:

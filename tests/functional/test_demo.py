@@ -39,6 +39,9 @@ def test_demo_verifies_and_exits_zero(monkeypatch: pytest.MonkeyPatch, redis_cho
     assert third is not None, text
     if redis_choice == "redis-server":  # fakeredis has no CLIENT TRACKING: the near cache turns itself off
         assert int(third.group(1)) > 0
+        assert re.search(r"near cache lag p50/p99 [\d.]+ ms / [\d.]+ ms over Redis \(50 writes", text), text
+    else:
+        assert "near cache lag p50/p99 near cache off" in text
     assert ("fakeredis" in text) == (redis_choice == "fakeredis")
     # moto 5.2 gives ApproximateCreationDateTime to the millisecond (AWS rounds it down to the second)
     assert re.search(
