@@ -113,6 +113,10 @@ def test_every_anchor_named_by_a_link_exists() -> None:
     assert broken == []
 
 
+# Spelled in pieces so that this file itself cites nothing.
+OUTSIDE_DOCUMENTS = ("CON" + "TRACT", "../" + "shared")
+
+
 def test_nothing_cites_documents_outside_the_project() -> None:
     """Promises are stated in the project's own words, in its docs, code and tests."""
     tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True)
@@ -120,7 +124,7 @@ def test_nothing_cites_documents_outside_the_project() -> None:
     citing = [
         str(path.relative_to(ROOT))
         for path in sources
-        if path != Path(__file__) and ("CONTRACT" in (text := path.read_text()) or "../shared" in text)
+        if path != Path(__file__) and any(word in path.read_text() for word in OUTSIDE_DOCUMENTS)
     ]
     assert citing == []
 
