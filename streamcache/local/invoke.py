@@ -21,7 +21,7 @@ from typing import Any
 from streamcache.local.embedded import embedded_aws, local_redis, patched_environ
 from streamcache.local.esm import LambdaContext
 from streamcache.local.keyargs import local_key_schema
-from streamcache.local.replay import QUIET_ENV, ReplayError, load_event
+from streamcache.local.replay import QUIET_ENV, load_event, read_json
 from streamcache.settings import ALLOWED_TABLES, DYNAMODB_ENDPOINT_URL, KEY_SCHEMA
 
 FUNCTIONS = ("invalidator", "reader")
@@ -40,7 +40,7 @@ def invoke(
     say: Say = _stderr,
 ) -> int:
     """Run the function's handler on the event in ``path``; 0 once it answered."""
-    event = load_event(path) if function == "invalidator" else _load_json(path)
+    event = load_event(path) if function == "invalidator" else read_json(path)
     schema = local_key_schema()
     with local_redis(redis_choice) as redis_:
         say(f"redis: {redis_.description}")
@@ -56,15 +56,6 @@ def invoke(
                     answer = _call_reader(event)
     out(json.dumps(answer, indent=2, sort_keys=True))
     return 0
-
-
-def _load_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except OSError as err:
-        raise ReplayError(f"cannot read {str(path)!r}: {err.strerror or err}") from err
-    except ValueError as err:
-        raise ReplayError(f"{str(path)!r} is not valid JSON ({err})") from None
 
 
 def _powertools_env() -> dict[str, str]:

@@ -53,15 +53,20 @@ class ReplayError(StreamCacheError):
     """The file cannot be replayed: missing, not JSON, or not a DynamoDB Streams event."""
 
 
-def load_event(path: Path) -> dict[str, Any]:
+def read_json(path: Path, error: type[StreamCacheError] = ReplayError) -> Any:
+    """A JSON file's value; ``error`` with one line naming the file when it cannot be read or parsed."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as err:
-        raise ReplayError(f"cannot read {str(path)!r}: {err.strerror or err}") from err
+        raise error(f"cannot read {str(path)!r}: {err.strerror or err}") from err
     try:
-        event = json.loads(text)
+        return json.loads(text)
     except ValueError as err:
-        raise ReplayError(f"{str(path)!r} is not valid JSON ({err})") from None
+        raise error(f"{str(path)!r} is not valid JSON ({err})") from None
+
+
+def load_event(path: Path) -> dict[str, Any]:
+    event = read_json(path)
     try:
         records_of(event)
     except MalformedEventError as err:

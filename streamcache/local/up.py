@@ -33,7 +33,7 @@ from typing import Any
 from streamcache.errors import ConfigError
 from streamcache.local import esm
 from streamcache.local.embedded import FAKE_AWS_ENV, embedded_aws, local_redis, patched_environ
-from streamcache.local.replay import QUIET_ENV, without_metrics
+from streamcache.local.replay import QUIET_ENV, read_json, without_metrics
 
 Say = Callable[[str], None]
 KeyDef = tuple[tuple[str, str], ...]  # ((name, type), ...), hash first
@@ -77,7 +77,7 @@ def tables_from_flags(names: Sequence[str], keys: Sequence[str]) -> dict[str, Ke
 
 def tables_from_config(path: Path) -> dict[str, KeyDef]:
     """A JSON file ``{"tables": {"orders": "pk:S,sk:N", "users": "id:S"}}``."""
-    data = _json_file(path)
+    data = read_json(path, ConfigError)
     tables = data.get("tables") if isinstance(data, dict) else None
     if not isinstance(tables, dict) or not all(isinstance(v, str) for v in tables.values()):
         raise ConfigError(f'{str(path)!r}: expected {{"tables": {{"orders": "pk:S,sk:N"}}}}')
@@ -88,7 +88,7 @@ def table_from_description(path: Path) -> dict[str, KeyDef]:
     """``aws dynamodb describe-table --table-name T > describe.json``: that table's key schema."""
     from streamcache.schema import table_keys_from_description
 
-    data = _json_file(path)
+    data = read_json(path, ConfigError)
     table = data.get("Table", data) if isinstance(data, dict) else None
     try:
         assert isinstance(table, dict)
@@ -98,15 +98,6 @@ def table_from_description(path: Path) -> dict[str, KeyDef]:
         raise ConfigError(f"{str(path)!r} is not a DescribeTable answer (missing {err})") from None
     assert keys.types is not None
     return {name: tuple(zip(keys.names, keys.types, strict=True))}
-
-
-def _json_file(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except OSError as err:
-        raise ConfigError(f"cannot read {str(path)!r}: {err.strerror or err}") from err
-    except ValueError as err:
-        raise ConfigError(f"{str(path)!r} is not valid JSON ({err})") from None
 
 
 # -- activity ------------------------------------------------------------------------
