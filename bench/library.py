@@ -19,11 +19,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from bench.reader import _get_decode, _paired, create_table, env, request
+from bench.reader import _get_decode, _paired, create_table, in_reader_env, request
 from bench.rig import Rig, run_alone
 from bench.table import render, times
 from bench.workload import TABLE, typed_keys
-from streamcache.local.embedded import patched_environ
 
 BATCH = 100
 TARGETS = {
@@ -37,12 +36,7 @@ TARGETS = {
 
 
 def run(rig: Rig) -> dict[str, Any]:
-    try:
-        import moto  # noqa: F401
-    except ImportError as err:
-        return {"available": False, "note": f"cannot import {err.name}"}
-    with patched_environ(env(rig)):
-        return _measure(rig)
+    return in_reader_env(rig, _measure)
 
 
 def python_key(index: int) -> dict[str, Any]:

@@ -44,6 +44,11 @@ def env(rig: Rig) -> dict[str, str]:
 
 
 def run(rig: Rig) -> dict[str, Any]:
+    return in_reader_env(rig, _measure)
+
+
+def in_reader_env(rig: Rig, measure: Callable[[Rig], dict[str, Any]]) -> dict[str, Any]:
+    """``measure`` in the reader's environment, or "not available" when moto or the reader is missing."""
     try:
         import moto  # noqa: F401
 
@@ -51,7 +56,7 @@ def run(rig: Rig) -> dict[str, Any]:
     except ImportError as err:
         return {"available": False, "note": f"cannot import {err.name}"}
     with patched_environ(env(rig)):
-        return _measure(rig)
+        return measure(rig)
 
 
 def create_table(client: Any, keys: int, stream: bool = False) -> dict[str, Any]:
