@@ -193,10 +193,6 @@ class NearCache:
                 return False
             return True
 
-    def clear(self) -> None:
-        with self._lock:
-            self._clear()
-
     def close(self) -> None:
         with self._lock:
             self._close_trackers()

@@ -55,10 +55,6 @@ class Tracker:
         self._pings: deque[float] = deque()  # send times of PINGs not yet answered, oldest first
         self.confirmed_at = float("-inf")
 
-    @property
-    def connected(self) -> bool:
-        return self._conn is not None
-
     def start(self) -> None:
         """Connect and turn tracking on; raises redis errors, or ``TrackingUnsupported``."""
         conn = self._connect()
