@@ -63,6 +63,11 @@ class Ticket:
     epoch: int
     group: str | None = None  # a key whose invalidation drops this entry too (a query page's marker)
 
+    @property
+    def watched(self) -> tuple[str, ...]:
+        """The keys whose invalidation during the read refuses the store."""
+        return (self.key,) if self.group is None else (self.key, self.group)
+
 
 @dataclass(slots=True)
 class NearCounters:
@@ -148,9 +153,10 @@ class NearCache:
             except RedisError as err:
                 self._reset(f"tracking connection failed ({type(err).__name__})")
                 return None
-            for pending in (key,) if group is None else (key, group):
-                self._pending[pending] = self._pending.get(pending, 0) + 1
-            return Ticket(key, self._generation, self._epoch, group)
+            ticket = Ticket(key, self._generation, self._epoch, group)
+            for watched in ticket.watched:
+                self._pending[watched] = self._pending.get(watched, 0) + 1
+            return ticket
 
     def store(self, ticket: Ticket, value: bytes) -> bool:
         """Keep ``value`` (read after ``begin``) unless an invalidation raced it."""
@@ -293,12 +299,11 @@ class NearCache:
         return (
             ticket.generation != self._generation
             or self._flushed_epoch > ticket.epoch
-            or self._dropped.get(ticket.key, -1) > ticket.epoch
-            or (ticket.group is not None and self._dropped.get(ticket.group, -1) > ticket.epoch)
+            or any(self._dropped.get(key, -1) > ticket.epoch for key in ticket.watched)
         )
 
     def _release(self, ticket: Ticket) -> None:
-        for key in (ticket.key,) if ticket.group is None else (ticket.key, ticket.group):
+        for key in ticket.watched:
             left = self._pending.get(key, 0) - 1
             if left > 0:
                 self._pending[key] = left
