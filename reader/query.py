@@ -125,15 +125,10 @@ def _attribute_types(reads: QueryReads) -> dict[str, str]:
 
 def _python(name: str, raw: object, types: Mapping[str, str]) -> Any:
     """A key value checked like a read's key value, as boto3's resource wants it."""
-    from boto3.dynamodb.types import TypeDeserializer
+    from streamcache.read.values import item_to_python
 
     typed = key_value_from_json(name, raw, types.get(name, "S"))
-    ((type_, value),) = typed.items()
-    if type_ == "B":
-        import base64
-
-        return TypeDeserializer().deserialize({"B": base64.b64decode(value)})
-    return TypeDeserializer().deserialize(typed)
+    return item_to_python({name: typed})[name]
 
 
 def shape(response: Mapping[str, Any], source: str, fmt: str) -> dict[str, Any]:
