@@ -13,11 +13,11 @@ before any reply is awaited."""
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from redis.cluster import RedisCluster
 from redis.commands.core import Script
 from redis.exceptions import AskError, MovedError, NoScriptError, ReadOnlyError, RedisError, ResponseError
 from redis.utils import HIREDIS_AVAILABLE
@@ -57,6 +57,61 @@ class Shape:
         return _confirmed(replies, results[-1] if self.waits else None, self.acks)
 
 
+class Connections:
+    """Where a group's connection comes from: borrowed from its node's pool and given back each time.
+
+    Safe for any number of threads; ``Held`` is the single-threaded, cheaper kind.
+    """
+
+    def take(self, pool: Any) -> Any:
+        return pool.get_connection()
+
+    def give(self, pool: Any, conn: Any, broken: bool = False) -> None:
+        """Give the connection back (closed first if a reply may still be unread on it)."""
+        if broken:
+            conn.disconnect()
+        pool.release(conn)
+
+
+class Held(Connections):
+    """One connection per node kept between calls, for an owner that never writes from two threads.
+
+    The invalidator's: one invocation at a time per execution environment.
+    Borrowing from redis-py's pool and giving back costs ~20 us a call (its
+    lock, bookkeeping and a readiness poll), a sixth of a one-record batch.
+    What the pool's poll guards against cannot happen here: every reply is
+    read before a connection is kept, and one that failed is closed and given
+    back. A connection the server dropped while idle is found by redis-py's
+    health check (a PING after ``health_check_interval``) or by the send,
+    which the connection's retry policy repeats on a new one.
+    """
+
+    def __init__(self) -> None:
+        # A pool dropped by the client (a cluster re-reading its slot map) takes its connection with it.
+        self._kept: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+        # An owner that goes away (a rebuilt runtime) gives its connections back to their pools.
+        weakref.finalize(self, _give_back, self._kept)
+
+    def take(self, pool: Any) -> Any:
+        conn = self._kept.pop(pool, None)
+        return pool.get_connection() if conn is None else conn
+
+    def give(self, pool: Any, conn: Any, broken: bool = False) -> None:
+        if broken:
+            super().give(pool, conn, broken=True)
+        else:
+            self._kept[pool] = conn
+
+
+BORROWED = Connections()
+
+
+def _give_back(kept: weakref.WeakKeyDictionary[Any, Any]) -> None:
+    for pool, conn in list(kept.items()):
+        pool.release(conn)
+    kept.clear()
+
+
 @dataclass
 class InFlight:
     """A group's commands, written on ``conn`` (from ``pool``), replies not read yet.
@@ -70,6 +125,7 @@ class InFlight:
     pool: Any = None
     conn: Any = None
     pipe: Any = None
+    connections: Connections = BORROWED
 
     def replies(self) -> list[Outcome]:
         if self.pipe is not None:
@@ -77,9 +133,9 @@ class InFlight:
         try:
             results = _read(self.conn, self.count)
         except BaseException:
-            _release(self.pool, self.conn, broken=True)
+            self.connections.give(self.pool, self.conn, broken=True)
             raise
-        _release(self.pool, self.conn)
+        self.connections.give(self.pool, self.conn)
         return self.shape.outcomes(results)
 
 
@@ -94,6 +150,7 @@ class NodeGroup:
     acks: Acks = Acks()
     node_name: str = ""  # cluster: the owning master ("" when the slot map did not say)
     fill_margin_ms: int = 1000  # apply.lua's ARGV[6], see settings.FILL_CLOCK_MARGIN_MS
+    connections: Connections = field(default=BORROWED)
 
     def start_unless_down(self, down: dict[str, RedisError]) -> InFlight | None:
         """Send this group (first half of ``run``); None when its node is down or the send failed.
@@ -174,15 +231,15 @@ class NodeGroup:
         pool = self._pool(node)
         if pool is None:
             return _cluster_pipeline(self.client, args, shape).replies()
-        conn = pool.get_connection()
+        conn = self.connections.take(pool)
         try:
             replies = conn.retry.call_with_retry(
                 lambda: _read(_write(conn, args), len(args)), lambda _error: conn.disconnect()
             )
         except BaseException:
-            _release(pool, conn, broken=True)
+            self.connections.give(pool, conn, broken=True)
             raise
-        _release(pool, conn)
+        self.connections.give(pool, conn)
         return shape.outcomes(replies)
 
     def _queue(
@@ -205,17 +262,17 @@ class NodeGroup:
         pool = self._pool(None)
         if pool is None:
             return _cluster_pipeline(self.client, args, shape)
-        conn = pool.get_connection()
+        conn = self.connections.take(pool)
         try:
             _write(conn, args)
         except BaseException:
-            _release(pool, conn, broken=True)
+            self.connections.give(pool, conn, broken=True)
             raise
-        return InFlight(shape, len(args), pool, conn)
+        return InFlight(shape, len(args), pool, conn, connections=self.connections)
 
     @property
     def _cluster(self) -> bool:
-        return isinstance(self.client, RedisCluster)
+        return routing.is_cluster(self.client)
 
     def _pool(self, node: Any) -> Any:
         """The connection pool of ``node``, else of this group's node; None: let ClusterPipeline route."""
@@ -289,13 +346,6 @@ def _read(conn: Any, count: int) -> list[Any]:
     return replies
 
 
-def _release(pool: Any, conn: Any, broken: bool = False) -> None:
-    """Give the connection back (closed first if a reply may still be unread on it)."""
-    if broken:
-        conn.disconnect()
-    pool.release(conn)
-
-
 def _cluster_pipeline(client: Any, args: list[tuple[Any, ...]], shape: Shape) -> InFlight:
     """Commands whose slot has no known owner (a failover in progress): ClusterPipeline resolves them."""
     pipe = client.pipeline(transaction=False)
@@ -317,7 +367,7 @@ def _confirmed(replies: list[Outcome], wait_reply: Any, acks: Acks) -> list[Outc
 
 
 def _load(client: Any, script: Script) -> None:
-    if not isinstance(client, RedisCluster):
+    if not routing.is_cluster(client):
         script.sha = client.script_load(script.script)
         return
     # Every primary, one by one: a MOVED/ASK target needs the script too, and a
@@ -333,7 +383,7 @@ def _load(client: Any, script: Script) -> None:
 
 
 def _reconnect(client: Any) -> None:
-    if isinstance(client, RedisCluster):
+    if routing.is_cluster(client):
         client.nodes_manager.initialize()  # re-read the slot map
     else:
         client.connection_pool.disconnect()  # next connection re-resolves the endpoint

@@ -26,7 +26,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from streamcache import routing
 from streamcache.errors import ReplicaAckError
-from streamcache.node_pipeline import Acks, NodeGroup, Outcome
+from streamcache.node_pipeline import BORROWED, Acks, Connections, NodeGroup, Outcome
 from streamcache.records import Command
 
 _UNREACHABLE = (RedisConnectionError, RedisTimeoutError)
@@ -72,6 +72,7 @@ def apply_commands(
     min_replica_acks: int = 0,
     replica_ack_timeout_ms: int = 100,
     fill_margin_ms: int = 1000,
+    connections: Connections = BORROWED,
 ) -> list[Outcome]:
     """Run ``apply.lua`` for every command, pipelined in chunks: one outcome per command.
 
@@ -88,6 +89,8 @@ def apply_commands(
 
     ``fill_margin_ms`` (``FILL_CLOCK_MARGIN_MS``): how much later than a reader's
     fill a record must be created to end the key's fill mode (see apply.lua).
+    ``connections``: ``node_pipeline.Held()`` for a caller that never calls from
+    two threads at once (it keeps one connection per node between calls).
     """
     acks = Acks(min_replica_acks, replica_ack_timeout_ms)
     _refresh_if_stale(client)
@@ -98,7 +101,16 @@ def apply_commands(
         chunk = range(start, min(start + CHUNK_SIZE, len(commands)))
         by_node = routing.by_node(client, keys, chunk)
         groups = [
-            NodeGroup(client, script, [commands[i] for i in indexes], ttl_seconds, acks, name, fill_margin_ms)
+            NodeGroup(
+                client,
+                script,
+                [commands[i] for i in indexes],
+                ttl_seconds,
+                acks,
+                name,
+                fill_margin_ms,
+                connections,
+            )
             for name, indexes in by_node.items()
         ]
         for indexes, results in zip(by_node.values(), run_groups(groups, down), strict=True):

@@ -16,7 +16,7 @@ invalidate. Used by the ``redriver`` Lambda and by ``python -m streamcache redri
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +25,7 @@ from streamcache.errors import StreamCacheError
 from streamcache.protocol import APPLIED, INVALIDATED, SKIPPED, Scripts, apply_commands
 from streamcache.records import Command, invalidation_for, record_key
 from streamcache.schema import KeySchemas
+from streamcache.settings import ApplyOptions
 from streamcache.streams import StreamSource, lambda_record
 
 OpenStream = Callable[[str], StreamSource]
@@ -116,7 +117,7 @@ class Target:
     schemas: KeySchemas
     prefix: str = ""
     ttl_seconds: int = 3600
-    apply_options: Mapping[str, int] = field(default_factory=dict)  # ``Settings.apply_options``
+    apply_options: ApplyOptions = field(default_factory=ApplyOptions)  # ``Settings.apply_options``
 
 
 def redrive(
@@ -127,10 +128,10 @@ def redrive(
     *,
     prefix: str = "",
     ttl_seconds: int = 3600,
-    apply_options: Mapping[str, int] | None = None,
+    apply_options: ApplyOptions | None = None,
 ) -> RedriveReport:
     """Invalidate every key the failures' ranges touch, acknowledging each failure as soon as it is done."""
-    target = Target(client, schemas, prefix, ttl_seconds, dict(apply_options or {}))
+    target = Target(client, schemas, prefix, ttl_seconds, apply_options or ApplyOptions())
     report = RedriveReport()
     for failure in failures:
         redrive_one(failure, open_stream, target, report)

@@ -29,7 +29,15 @@ SINGLE_NODE = ""  # the one group of a single-node client, or keys whose slot ha
 
 
 def is_cluster(client: Any) -> bool:
-    return isinstance(client, RedisCluster)
+    # Asked once per class: isinstance against RedisCluster (a Protocol subclass) costs microseconds.
+    cls = type(client)
+    known = _CLUSTER_CLASSES.get(cls)
+    if known is None:
+        known = _CLUSTER_CLASSES[cls] = issubclass(cls, RedisCluster)
+    return known
+
+
+_CLUSTER_CLASSES: dict[type, bool] = {}
 
 
 def by_node(client: Any, keys: Sequence[str], indexes: Iterable[int] | None = None) -> dict[str, list[int]]:

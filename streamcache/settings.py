@@ -11,6 +11,7 @@ import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TypedDict
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from streamcache.errors import ConfigError
@@ -47,6 +48,14 @@ _TLS_QUERY_PREFIX = "ssl"
 KeySchemas = Mapping[str, tuple[str, ...]]
 
 
+class ApplyOptions(TypedDict, total=False):
+    """``apply_commands``' keyword arguments that come from the settings."""
+
+    min_replica_acks: int
+    replica_ack_timeout_ms: int
+    fill_margin_ms: int
+
+
 @dataclass(frozen=True)
 class Settings:
     redis_url: str = field(repr=False)  # may hold a password: repr shows ``redis_url_redacted``
@@ -81,7 +90,7 @@ class Settings:
         _refuse_tls_options(self.redis_url)  # however the settings were made (from_env, a library caller)
 
     @property
-    def apply_options(self) -> dict[str, int]:
+    def apply_options(self) -> ApplyOptions:
         """``apply_commands``' keyword arguments: replica confirmation (WAIT) and the fill-mode margin."""
         return {
             "min_replica_acks": self.redis_min_replica_acks,

@@ -25,6 +25,7 @@ from streamcache import entry
 from streamcache.ops.keyspace import same_item
 from streamcache.protocol import APPLIED, INVALIDATED, Scripts, apply_commands
 from streamcache.records import Command
+from streamcache.settings import ApplyOptions
 
 Typed = dict[str, Any]
 ReadTable = Callable[[str], "Typed | None"]  # cache key -> the item, strongly consistent
@@ -77,7 +78,7 @@ class Check:
         client: Any,
         read_table: ReadTable,
         ttl_seconds: int,
-        apply_options: dict[str, int] | None = None,
+        apply_options: ApplyOptions | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._client = client

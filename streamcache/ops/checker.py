@@ -27,6 +27,7 @@ from streamcache.ops.sampling import Sample, SamplingConfig
 from streamcache.ops.verdict import Verdict, judge
 from streamcache.protocol import APPLIED, INVALIDATED, Scripts, apply_commands
 from streamcache.records import Command
+from streamcache.settings import ApplyOptions
 
 MARKER = b"armed"  # not a sample: Sample.decode ignores it
 ARM_SECONDS = 900  # a checker that stopped this long ago no longer receives samples
@@ -81,7 +82,7 @@ class Report:
 @dataclass(frozen=True)
 class RepairOptions:
     ttl_seconds: int
-    apply_options: dict[str, int] = field(default_factory=dict)
+    apply_options: ApplyOptions = field(default_factory=ApplyOptions)
 
 
 class Checker:
