@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -90,33 +90,36 @@ def created_ms(record: Mapping[str, Any]) -> int:
 
 def command_for(record: Mapping[str, Any], key: str) -> Command:
     """The cache command of a record whose key is already known."""
-    command = _command(record, key)
-    return replace(command, created_ms=created_ms(record))
-
-
-def _command(record: Mapping[str, Any], key: str) -> Command:
     version = entry.pad_version(record["dynamodb"]["SequenceNumber"])
+    kind, payload, reason = _effect(record)
+    return Command(key, kind, version, payload, reason, created_ms(record))
+
+
+Effect = tuple[bytes, bytes, str]  # Command's kind, payload, reason
+
+
+def _effect(record: Mapping[str, Any]) -> Effect:
     event = record.get("eventName")
     if event == "REMOVE":
-        return Command(key, entry.TOMBSTONE, version, b"", _remove_reason(record))
+        return entry.TOMBSTONE, b"", _remove_reason(record)
     if event not in ("INSERT", "MODIFY"):
-        return Command(key, entry.INVALIDATED, version, b"", "unknown-event")
+        return entry.INVALIDATED, b"", "unknown-event"
     image = record["dynamodb"].get("NewImage")
     if image is None:
-        return Command(key, entry.INVALIDATED, version, b"", "keys-only")
-    return _image_command(key, version, image)
+        return entry.INVALIDATED, b"", "keys-only"
+    return _image_effect(image)
 
 
-def _image_command(key: str, version: str, image: object) -> Command:
+def _image_effect(image: object) -> Effect:
     if not isinstance(image, dict) or not image:
-        return Command(key, entry.INVALIDATED, version, b"", "malformed-image")
+        return entry.INVALIDATED, b"", "malformed-image"
     try:
         payload = entry.encode_item(image)
     except (TypeError, orjson.JSONEncodeError):
-        return Command(key, entry.INVALIDATED, version, b"", "malformed-image")
+        return entry.INVALIDATED, b"", "malformed-image"
     if len(payload) > MAX_PAYLOAD_BYTES:
-        return Command(key, entry.INVALIDATED, version, b"", "too-large")
-    return Command(key, entry.ITEM, version, payload, "image")
+        return entry.INVALIDATED, b"", "too-large"
+    return entry.ITEM, payload, "image"
 
 
 def _remove_reason(record: Mapping[str, Any]) -> str:
