@@ -1,7 +1,10 @@
 """Lambda entry point: ``invalidator.handler.handler`` (see docs/invalidator.md).
 
 Thin adapter: build the runtime once per execution environment, hand the
-event to ``Invalidator``, publish metrics and logs, return the batch response.
+event to ``Invalidator``, log and count the batch, return the batch response.
+Metrics wait in the environment and are published through Powertools for
+many invocations at once (``streamcache.metrics``: at most every
+METRICS_FLUSH_SECONDS, at once when a record failed).
 boto3 is never imported here (only if a table is missing from KEY_SCHEMA).
 """
 
@@ -10,7 +13,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Metrics
 from redis.exceptions import RedisClusterException
 
 from invalidator.processor import BatchResult, Invalidator
@@ -19,12 +22,20 @@ from streamcache import metrics as batch_metrics
 from streamcache.batch import batch_response, records_of
 from streamcache.connection import INVALIDATOR_TIMEOUTS, redis_client
 from streamcache.layouts import Layouts, describe_table_with_boto3
+from streamcache.logs import powertools_logger
 from streamcache.records import sequence_number
 from streamcache.schema import KeySchemas, describe_with_boto3
 from streamcache.settings import Settings
 
-logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "streamcache-invalidator"))
+logger = powertools_logger("streamcache-invalidator")
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "streamcache"))
+
+
+def _pending() -> batch_metrics.Pending:
+    return batch_metrics.Pending(batch_metrics.flush_interval_s(os.environ, logger.warning))
+
+
+pending = _pending()  # this environment's metric values, not published yet
 
 _invalidator: Invalidator | None = None
 
@@ -60,12 +71,12 @@ def runtime() -> Invalidator:
 
 
 def reset() -> None:
-    """Forget the runtime (tests, or after changing the environment)."""
-    global _invalidator
+    """Forget the runtime and unpublished metrics (tests, or after changing the environment)."""
+    global _invalidator, pending
     _invalidator = None
+    pending = _pending()
 
 
-@metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     try:
         invalidator = runtime()
@@ -84,8 +95,7 @@ def _unreachable_at_init(event: object, err: RedisClusterException) -> dict[str,
     lazily): nothing applied, nothing lost, Lambda re-delivers the batch.
     """
     sequence_numbers = [sequence_number(r) for r in records_of(event)]
-    failed = {"records": len(sequence_numbers), "failed": len(sequence_numbers)}
-    batch_metrics.publish(metrics, batch_metrics.figures(failed, None))
+    _count({"records": len(sequence_numbers), "failed": len(sequence_numbers)}, None)
     logger.warning(
         "Redis cluster unreachable: batch reported",
         extra={"redis_error": type(err).__name__, "reported": len(sequence_numbers)},
@@ -93,9 +103,16 @@ def _unreachable_at_init(event: object, err: RedisClusterException) -> dict[str,
     return batch_response(sequence_numbers, 0 if sequence_numbers else None)
 
 
+def _count(counts: dict[str, int], lag: batch_metrics.Lag | None) -> None:
+    """Add the invocation's values; publish what is pending when due (failures at once: they are alarmed)."""
+    pending.add(counts, lag)
+    if pending.due(urgent=counts["failed"] > 0):
+        batch_metrics.publish(metrics, pending.take())
+
+
 def _publish(result: BatchResult) -> None:
-    """The invocation's metrics (one EMF line, flushed by ``log_metrics``) and its one log line."""
-    batch_metrics.publish(metrics, batch_metrics.figures(result.counts, result.lag))
+    """The invocation's metric values and its one log line."""
+    _count(result.counts, result.lag)
     for seq, why in result.unusable:
         logger.warning("record has no usable cache key", sequence_number=seq, reason=why)
     summary: dict[str, object] = {k: result.counts[k] for k in _SUMMARY}

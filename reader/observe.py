@@ -37,18 +37,19 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
+from streamcache.logs import powertools_logger
+from streamcache.metrics import flush_interval_s
 from streamcache.read.cacheaside import CACHE, Counters, Result
 from streamcache.read.near import NearCache
 
 SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "streamcache-reader")
-METRICS_FLUSH_SECONDS = "METRICS_FLUSH_SECONDS"
 FLUSH_AFTER = 100  # lookups
 LATENCY_SAMPLES = 10  # latencies published per flush (a uniform sample of the lookups')
 
-logger = Logger(service=SERVICE)
+logger = powertools_logger("streamcache-reader")  # named SERVICE too
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "streamcache"), service=SERVICE)
 
 # The near cache's counters -> published metric name.
@@ -106,16 +107,7 @@ class Pending:
         self.flushed_at = self.clock()
 
 
-def _interval() -> float:
-    raw = os.environ.get(METRICS_FLUSH_SECONDS, "").strip()
-    try:
-        return float(raw) if raw else 60.0
-    except ValueError:
-        logger.warning("%s=%r is not a number of seconds; flushing every 60 s", METRICS_FLUSH_SECONDS, raw)
-        return 60.0
-
-
-pending = Pending(_interval())
+pending = Pending(flush_interval_s(os.environ, logger.warning))
 
 
 def record(table: str, result: Result, started: float) -> None:

@@ -230,7 +230,11 @@ def test_redis_killed_mid_batch_loses_nothing(
     invalidator_handler.reset()
 
 
-def test_one_metrics_line_and_one_log_line_per_invocation(
+def emf_lines(capfd: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in capfd.readouterr().out.splitlines() if '"_aws"' in line]
+
+
+def test_one_log_line_per_invocation_and_metrics_published_for_many(
     invoke, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
 ) -> None:
     batch = [write("INSERT", f"m{i}", 1, SEQ + i, "v") for i in range(5)]
@@ -238,10 +242,39 @@ def test_one_metrics_line_and_one_log_line_per_invocation(
     capfd.readouterr()
     caplog.clear()
     assert invoke(events.event(batch)) == {"batchItemFailures": []}
-    emf = [json.loads(line) for line in capfd.readouterr().out.splitlines() if '"_aws"' in line]
-    assert len(emf) == 1
-    assert emf[0]["RecordsApplied"] == [5.0] and emf[0]["RecordsDeduplicated"] == [1.0]
-    assert emf[0]["BatchSize"] == [6.0] and len(emf[0]["StreamLagMs"]) == 1
     (log,) = [r for r in caplog.records if r.name == "streamcache-invalidator"]
     assert log.levelname == "INFO" and log.getMessage() == "batch applied"
-    assert (log.records, log.applied, log.deduplicated) == (6, 5, 1)  # type: ignore[attr-defined]
+    (first,) = emf_lines(capfd)  # an environment's first invocation publishes at once
+    assert first["BatchSize"] == [6.0] and first["RecordsApplied"] == [5.0]
+    assert first["RecordsDeduplicated"] == [1.0] and len(first["StreamLagMs"]) == 1
+    for seq in (20, 21):
+        assert invoke(events.event([write("MODIFY", "m1", 1, SEQ + seq, "x")])) == {"batchItemFailures": []}
+    assert emf_lines(capfd) == []  # within the interval: the values wait
+    unusable = events.record("unknown-table", "INSERT", keys_of("z", 1), SEQ + 30)
+    assert failures(invoke(events.event([unusable]))) == [str(SEQ + 30)]
+    (emf,) = emf_lines(capfd)  # a failed record publishes everything pending at once
+    assert emf["BatchSize"] == [1.0, 1.0, 1.0] and emf["RecordsApplied"] == [1.0, 1.0, 0.0]
+    assert emf["RecordsFailed"] == [0.0, 0.0, 1.0] and len(emf["StreamLagMs"]) == 3
+
+
+def test_metrics_flush_seconds_zero_publishes_every_invocation(
+    invoke, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("METRICS_FLUSH_SECONDS", "0")
+    invalidator_handler.reset()
+    capfd.readouterr()
+    for i in range(2):
+        assert invoke(events.event([write("INSERT", f"z{i}", 1, SEQ + i)])) == {"batchItemFailures": []}
+        (emf,) = emf_lines(capfd)
+        assert emf["BatchSize"] == [1.0] and emf["RecordsApplied"] == [1.0]
+
+
+def test_the_hundredth_invocation_publishes(invoke, capfd: pytest.CaptureFixture[str]) -> None:
+    invoke(events.event([write("INSERT", "first", 1, SEQ)]))  # the environment's first: published
+    capfd.readouterr()
+    for i in range(99):
+        invoke(events.event([write("INSERT", f"h{i}", 1, SEQ + i)]))
+    assert emf_lines(capfd) == []
+    invoke(events.event([write("INSERT", "h99", 1, SEQ + 99)]))
+    (emf,) = emf_lines(capfd)
+    assert emf["BatchSize"] == [1.0] * 100  # EMF's limit of values per metric

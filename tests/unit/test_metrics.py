@@ -1,4 +1,4 @@
-"""The invalidator's per-invocation metrics: one summary per batch, published as one EMF line."""
+"""The invalidator's metrics: one value per metric per batch, published for many batches as one EMF line."""
 
 from __future__ import annotations
 
@@ -60,7 +60,6 @@ def test_published_set_flushes_as_one_emf_line(capsys: pytest.CaptureFixture[str
     powertools = Metrics(namespace="streamcache-test", service="unit")
     powertools.clear_metrics()
     metrics.publish(powertools, metrics.figures(Counter(records=5, applied=4), metrics.Lag(7.0, 9.0)))
-    powertools.flush_metrics()
     lines = [line for line in capsys.readouterr().out.splitlines() if line.strip()]
     assert len(lines) == 1
     emf = json.loads(lines[0])
@@ -70,3 +69,64 @@ def test_published_set_flushes_as_one_emf_line(capsys: pytest.CaptureFixture[str
     assert units["RecordsApplied"] == "Count" and units["StreamLagMs"] == "Milliseconds"
     assert emf["service"] == "unit" and emf["RecordsApplied"] == [4.0] and emf["BatchSize"] == [5.0]
     assert emf["StreamLagMaxMs"] == [9.0]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_pending_publishes_at_first_then_per_interval_or_100_invocations_or_when_urgent() -> None:
+    clock = Clock()
+    pending = metrics.Pending(interval_s=60.0, clock=clock)
+    assert not pending.due()  # nothing to publish
+    pending.add(Counter(records=2, applied=2), None)
+    assert pending.due()  # an environment's first invocation
+    assert pending.take()["BatchSize"]["Value"] == [2.0]
+    pending.add(Counter(records=1, applied=1), metrics.Lag(5.0, 6.0))
+    assert not pending.due() and pending.due(urgent=True)
+    clock.now += 60.0
+    assert pending.due()
+    taken = pending.take()
+    assert taken["RecordsApplied"]["Value"] == [1.0] and taken["StreamLagMs"]["Value"] == [5.0]
+    for _ in range(99):
+        pending.add(Counter(records=1), None)
+    assert not pending.due()
+    pending.add(Counter(records=1), None)
+    assert pending.due() and len(pending.take()["BatchSize"]["Value"]) == 100
+    assert pending.values == {} and pending.invocations == 0
+
+
+def test_values_keep_one_entry_per_invocation_zeros_included() -> None:
+    pending = metrics.Pending(interval_s=60.0)
+    pending.add(Counter(records=3, applied=2, failed=1), metrics.Lag(1.0, 2.0))
+    pending.add(Counter(records=1, skipped_older=1), None)
+    taken = pending.take()
+    assert taken["RecordsFailed"]["Value"] == [1.0, 0.0] and taken["RecordsSkippedOlder"]["Value"] == [
+        0.0,
+        1.0,
+    ]
+    assert taken["StreamLagMaxMs"] == {"Unit": "Milliseconds", "StorageResolution": 60, "Value": [2.0]}
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected", "warned"),
+    [
+        ("", 60.0, False),
+        ("15", 15.0, False),
+        (" 0 ", 0.0, False),
+        ("abc", 60.0, True),
+        ("-1", 60.0, True),
+        ("nan", 60.0, True),
+        ("inf", 60.0, True),
+    ],
+)
+def test_flush_interval_from_the_environment(raw: str, expected: float, warned: bool) -> None:
+    warnings: list[str] = []
+    assert metrics.flush_interval_s({"METRICS_FLUSH_SECONDS": raw}, warnings.append) == expected
+    assert bool(warnings) == warned
+    if warned:
+        assert "METRICS_FLUSH_SECONDS" in warnings[0] and repr(raw) in warnings[0]
