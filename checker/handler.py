@@ -14,11 +14,12 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from streamcache.connection import INVALIDATOR_TIMEOUTS, redis_client
 from streamcache.errors import ConfigError
+from streamcache.logs import powertools_logger
 from streamcache.ops.checker import Checker, RepairOptions, Report
 from streamcache.ops.sampling import SamplingConfig
 from streamcache.ops.verdict import nines_text
@@ -26,7 +27,7 @@ from streamcache.settings import Settings
 
 CONSISTENCY_REPAIR = "CONSISTENCY_REPAIR"
 
-logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "streamcache-checker"))
+logger = powertools_logger("streamcache-checker")
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "streamcache"))
 
 _checker: Checker | None = None

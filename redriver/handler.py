@@ -21,9 +21,8 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from aws_lambda_powertools import Logger
-
 from streamcache.connection import INVALIDATOR_TIMEOUTS, redis_client
+from streamcache.logs import powertools_logger
 from streamcache.redrive import (
     FailureMessage,
     FailureRecordError,
@@ -37,7 +36,7 @@ from streamcache.schema import KeySchemas, describe_with_boto3
 from streamcache.settings import Settings
 from streamcache.streams import DynamoDBStream, streams_client
 
-logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "streamcache-redriver"))
+logger = powertools_logger("streamcache-redriver")
 
 
 @dataclass(frozen=True)
