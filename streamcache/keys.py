@@ -61,7 +61,7 @@ def cache_key(
 
 def encode_component(name: str, value: Mapping[str, Any], limit: int = MAX_HASH_BYTES) -> str:
     """Encode one typed key attribute value (S, N or B) of at most ``limit`` bytes."""
-    if not isinstance(value, Mapping) or len(value) != 1:
+    if not (type(value) is dict or isinstance(value, Mapping)) or len(value) != 1:  # dict: no ABC check
         raise KeyValueError(f"key attribute {name!r} is not a typed value like {{'S': '...'}}")
     ((type_, raw),) = value.items()
     try:

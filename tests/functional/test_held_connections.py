@@ -1,4 +1,4 @@
-"""The invalidator keeps one connection per node between batches (node_pipeline.Held), and loses nothing by it.
+"""The invalidator keeps one connection per node between batches (node_pipeline.Held) and loses nothing by it.
 
 Held connections skip the pool's per-call bookkeeping; what the pool's
 readiness check would have caught must still be handled: a connection the
