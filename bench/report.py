@@ -202,9 +202,13 @@ def _distinct_ratio(results: Results) -> float | None:
 
 
 def _process_overhead_us(results: Results) -> float | None:
-    """p50 of one ``process()`` of one record, minus the p50 PING round trip through redis-py."""
-    one = results["throughput"].get("latency_us", {}).get("1", {}).get("streamcache")
-    ping = results["throughput"].get("ping_round_trip_us")
+    """p50 of one ``process()`` of one record minus the p50 of a redis-py PING timed in the same rotation.
+
+    (Results from before the PING joined the rotation: the PING timed alone, in a tight loop.)
+    """
+    at_one = results["throughput"].get("latency_us", {}).get("1", {})
+    one = at_one.get("streamcache")
+    ping = at_one.get("PING (one round trip)") or results["throughput"].get("ping_round_trip_us")
     return None if not one or not ping else float(one["p50"] - ping["p50"])
 
 

@@ -33,6 +33,7 @@ SIZES = (1, 10, 100, 1000, 10000)
 LATENCY_SIZES = (1, 10, 100)  # small batches: what most invocations carry, and what Lambda bills
 TARGET_SIZE = 10000
 OURS, HANDLER, LOOP, BARE = "streamcache", "handler (Powertools)", "per-record loop", "bare pipelined SET"
+PING = "PING (one round trip)"  # timed in the same rotation at the latency sizes: one round trip there
 
 Batch = dict[str, Any]
 Runner = Callable[[Batch], object]
@@ -150,10 +151,13 @@ def run(rig: Rig) -> dict[str, Any]:
         runner(rig.workload.restamp(templates[1000]))  # warm-up: connection, script load, keys exist
     series: dict[str, dict[str, float]] = {name: {} for name in runners}
     latency: dict[str, dict[str, dict[str, float]]] = {}
+    ping = rig.client()
+    with_ping = {**runners, PING: lambda _batch: ping.ping()}
     for size in SIZES:
-        runs = samples(rig, runners, templates[size], reps_for(size, rig.quick))
-        for name, seconds in runs.items():
-            series[name][str(size)] = stats.rate(size, stats.median(seconds))
+        rotation = with_ping if size in LATENCY_SIZES else runners
+        runs = samples(rig, rotation, templates[size], reps_for(size, rig.quick))
+        for name in runners:
+            series[name][str(size)] = stats.rate(size, stats.median(runs[name]))
         if size in LATENCY_SIZES:
             latency[str(size)] = {name: latency_us(seconds) for name, seconds in runs.items()}
     distinct = _distinct_keys(rig, runners)

@@ -51,6 +51,16 @@ def test_small_batch_cluster_and_round_trip_targets_are_checked() -> None:
     assert missed["process() @1 minus PING round trip, us <= 30"] is False
 
 
+def test_the_round_trip_is_the_ping_timed_in_the_same_rotation_when_there_is_one() -> None:
+    found = results(handler_over_loop=1.2, cluster_ratio=0.9, process_p50=65.0)
+    found["throughput"]["latency_us"]["1"][throughput.PING] = {"p50": 30.0, "p99": 80.0}
+    assert verdicts(found)["process() @1 minus PING round trip, us <= 30"] is False  # 65 - 30, not 65 - 40
+    value = {c["target"]: c["value"] for c in report.targets(found)}[
+        "process() @1 minus PING round trip, us <= 30"
+    ]
+    assert value == 35.0
+
+
 def test_latency_table_shows_p50_and_p99_per_size() -> None:
     text = report.latency(
         {"1": {"handler": {"p50": 120.4, "p99": 480.6}}, "10": {"handler": {"p50": 200, "p99": 900}}}
