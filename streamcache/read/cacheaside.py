@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
-from typing import Literal
+from typing import Any, Literal
 
 import orjson
 from redis.exceptions import RedisError
@@ -39,6 +39,8 @@ class Result:
     fill_rejected: bool = False
     redis_errors: int = 0
     bypassed: bool = False  # circuit open: Redis not tried
+    # The item as a ``NativeTable`` read it (the library's boto3 values), when it was read so.
+    native: Any = None
 
 
 @dataclass(frozen=True)
@@ -113,8 +115,8 @@ class CacheAside:
                 self.counters.hits += 1
                 return hit
             claim = None  # unreadable payload: read DynamoDB, do not fill over it
-        item = self.table.get(table, key)
-        result = Result(item, DYNAMODB, redis_errors=errors, bypassed=bypassed)
+        item, native = self._read(table, key)
+        result = Result(item, DYNAMODB, redis_errors=errors, bypassed=bypassed, native=native)
         if isinstance(claim, Lease):
             self._fill(cache_key, claim, item, result)
         self.counters.add(result)
@@ -152,6 +154,13 @@ class CacheAside:
         for i in reads:
             self.counters.add(results[i])
         return results
+
+    def _read(self, table: str, key: Typed) -> tuple[Typed | None, Any]:
+        get_native = getattr(self.table, "get_native", None)
+        if get_native is None:
+            return self.table.get(table, key), None
+        found: tuple[Typed | None, Any] = get_native(table, key)
+        return found
 
     def _read_many(self, table: str, keys: list[Typed]) -> list[Typed | None]:
         if not keys:

@@ -80,7 +80,10 @@ class CachedTable:
             response: dict[str, Any] = self._table.get_item(**kwargs)
             return response
         result = self._reads.lookup(self._table.name, *cacheable)
-        return {} if result.item is None else {"Item": item_to_python(result.item)}
+        if result.item is None:
+            return {}
+        # A miss answers with the item boto3 just returned; a hit converts the cached one.
+        return {"Item": result.native if result.native is not None else item_to_python(result.item)}
 
     def get_items(self, keys: Iterable[dict[str, Any]]) -> list[dict[str, Any] | None]:
         """The item (or None) for every key, in order; repeats allowed, any number of keys.
@@ -185,8 +188,12 @@ class ResourceTable:
         self.batch = batch if batch is not None else BatchReader()
 
     def get(self, table: str, key: Typed) -> Typed | None:
+        return self.get_native(table, key)[0]
+
+    def get_native(self, table: str, key: Typed) -> tuple[Typed | None, dict[str, Any] | None]:
+        """The item in stream form (to fill the cache) and as boto3 returned it (to answer with)."""
         item = self.table.get_item(Key=item_to_python(key), ConsistentRead=True).get("Item")
-        return None if item is None else item_from_python(item)
+        return (None, None) if item is None else (item_from_python(item), item)
 
     def get_many(self, table: str, keys: Sequence[Typed]) -> list[Typed | None]:
         found = self.batch.read(self.table.meta.client, table, [item_to_python(k) for k in keys])

@@ -98,3 +98,27 @@ def test_fill_error_counts_and_still_answers() -> None:
     cache = FakeCache(Lease(b"L" + b"0" * 40 + b"t"), fill_error=True)
     result = aside(cache, FakeTable(ITEM)).lookup("orders", KEY, "k")
     assert (result.item, result.redis_errors, result.filled) == (ITEM, 1, False)
+
+
+class FakeNativeTable(FakeTable):
+    """A table that also answers in its own form (the library's boto3 values)."""
+
+    def get_native(self, table: str, key: dict[str, Any]) -> tuple[dict[str, Any] | None, Any]:
+        found = self.get(table, key)
+        return found, None if found is None else {"pk": "u1"}
+
+
+def test_a_miss_keeps_the_tables_own_form_of_the_item_and_fills_the_stream_form() -> None:
+    cache = FakeCache(Lease(b"L" + b"0" * 40 + b"t"))
+    table = FakeNativeTable(ITEM)
+    result = aside(cache, table).lookup("orders", KEY, "k")
+    assert (result.item, result.native, table.calls) == (ITEM, {"pk": "u1"}, 1)
+    assert cache.fills == [(entry.encode_item(ITEM), 600)]
+    assert aside(FakeCache(None), FakeNativeTable(None)).lookup("orders", KEY, "k").native is None
+    assert aside(FakeCache(None), FakeTable(ITEM)).lookup("orders", KEY, "k").native is None
+
+
+def test_a_hit_has_no_native_form() -> None:
+    hit = entry.decode(b"I" + b"0" * 40 + entry.encode_item(ITEM))
+    result = aside(FakeCache(hit), FakeNativeTable(ITEM)).lookup("orders", KEY, "k")
+    assert (result.item, result.source, result.native) == (ITEM, CACHE, None)
