@@ -95,10 +95,30 @@ def _is_canonical_integer(text: object) -> bool:
     )
 
 
+def _is_short_decimal(whole: str, fraction: str) -> bool:
+    """ASCII digits on both sides of the point, 38 at most in all."""
+    return (
+        whole != ""
+        and fraction != ""
+        and len(whole) + len(fraction) <= MAX_DIGITS
+        and whole.isascii()
+        and whole.isdigit()
+        and fraction.isascii()
+        and fraction.isdigit()
+    )
+
+
 def plain_number(text: str) -> int | float:
     """``int`` when integral, else ``float`` (the reader's ``plain`` format)."""
-    if _is_canonical_integer(text[1:] if text[:1] == "-" else text):  # most numbers: skip Decimal
+    digits = text[1:] if text[:1] == "-" else text
+    if _is_canonical_integer(digits):  # most numbers: skip Decimal
         return int(text)
+    whole, point, fraction = digits.partition(".") if isinstance(digits, str) else ("", "", "")
+    if point and _is_short_decimal(whole, fraction):  # "12.50", "-0.001": skip Decimal too
+        # parse_number accepts it (38 digits at most, magnitude within 1E-38..1E+38), and
+        # float(text) is float(Decimal(text)): both round the same exact value to nearest.
+        integral = fraction.count("0") == len(fraction)
+        return int(text[: len(text) - len(fraction) - 1]) if integral else float(text)
     value = parse_number(text)
     if value == value.to_integral_value(context=_EXACT):
         return int(value)
