@@ -109,6 +109,26 @@ def decode(value: bytes) -> Entry:
     return Entry(kind, version, rest)
 
 
+def answer(value: bytes) -> bytes | None:
+    """What ``decode(value)`` answers a read with, without building an ``Entry`` (batches of hits).
+
+    The item's typed JSON, ``b""`` for "not found", or None when the entry is a
+    miss: ``found.payload if found.found else b""`` when ``found.is_answer``.
+    I and stamped F entries with an ASCII version are read here; anything else
+    goes through ``decode``.
+    """
+    kind = value[:1]
+    if len(value) >= HEADER and value[1:HEADER].isascii():
+        if kind == ITEM:
+            return value[HEADER:]
+        if kind == FILL and _stamp(value[HEADER:]) is not None:
+            return value[HEADER + STAMP_DIGITS :]
+    found = decode(value)
+    if not found.is_answer:
+        return None
+    return found.payload if found.found else b""
+
+
 def _stamp(raw: bytes) -> int | None:
     digits = raw[:STAMP_DIGITS]
     if len(digits) == STAMP_DIGITS and digits.isdigit():

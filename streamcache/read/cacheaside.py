@@ -133,7 +133,7 @@ class CacheAside:
         return [by_key[cache_key] for cache_key in cache_keys]
 
     def _lookup_unique(self, table: str, keys: list[Typed], cache_keys: list[str]) -> list[Result]:
-        claims: list[Claim] = [None] * len(keys)
+        claims: list[Claim | bytes] = [None] * len(keys)
         errors = 0
         bypassed = not self.breaker.allow()
         if not bypassed:
@@ -141,7 +141,10 @@ class CacheAside:
         results: list[Result] = []
         reads: list[int] = []
         for i, claim in enumerate(claims):
-            hit = _from_entry(claim) if isinstance(claim, Entry) else None
+            if type(claim) is bytes:  # a hit from get_many: the answer's payload
+                hit = _from_payload(claim)
+            else:
+                hit = _from_entry(claim) if isinstance(claim, Entry) else None
             if hit is None:
                 reads.append(i)
                 claims[i] = claim if isinstance(claim, Lease) else None  # unreadable: do not fill over it
@@ -180,9 +183,12 @@ class CacheAside:
         self.breaker.success()
         return claim, 0
 
-    def _claim_many(self, cache_keys: list[str]) -> tuple[list[Claim], int]:
-        """GET every key, lease the misses; hits found before a Redis error still answer."""
-        claims: list[Claim] = [None] * len(cache_keys)
+    def _claim_many(self, cache_keys: list[str]) -> tuple[list[Claim | bytes], int]:
+        """GET every key, lease the misses; hits found before a Redis error still answer.
+
+        A hit is the payload ``get_many`` answered (bytes), or an answer entry a lease found.
+        """
+        claims: list[Claim | bytes] = [None] * len(cache_keys)
         try:
             claims = list(self.cache.get_many(cache_keys))
             missing = [i for i, claim in enumerate(claims) if claim is None]
@@ -192,7 +198,7 @@ class CacheAside:
                     claims[i] = claim
         except RedisError:
             self.breaker.failure()
-            return [c if isinstance(c, Entry) else None for c in claims], 1
+            return [c if isinstance(c, Entry | bytes) else None for c in claims], 1
         self.breaker.success()
         return claims, 0
 
@@ -209,7 +215,7 @@ class CacheAside:
         result.fill_rejected = not result.filled
 
     def _fill_many(
-        self, cache_keys: list[str], claims: list[Claim], leased: list[int], results: list[Result]
+        self, cache_keys: list[str], claims: list[Claim | bytes], leased: list[int], results: list[Result]
     ) -> None:
         if not leased:
             return
@@ -239,6 +245,14 @@ class CacheAside:
 
 
 _PENDING = Result(None, DYNAMODB)  # a placeholder until the DynamoDB read answers
+
+
+def _from_payload(payload: bytes) -> Result | None:
+    """``_from_entry`` of an answer given as ``entry.answer``'s payload (b"": not found)."""
+    try:
+        return Result(orjson.loads(payload) if payload else None, CACHE)
+    except orjson.JSONDecodeError:
+        return None
 
 
 def _from_entry(found: Entry) -> Result | None:

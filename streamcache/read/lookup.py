@@ -33,7 +33,7 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from redis.backoff import AbstractBackoff, ExponentialBackoff
 from redis.cluster import RedisCluster
@@ -72,6 +72,7 @@ class Lease:
 
 
 Claim = Entry | Lease | None  # an answer, our lease, or None: read without filling
+Found = TypeVar("Found", Entry, bytes)  # an answer as an Entry, or as entry.answer's payload
 
 
 def new_token() -> str:
@@ -121,7 +122,7 @@ class ReaderCache:
         raw = near.get(key)
         if raw is not None:
             return entry.decode(raw)
-        return self._through_near(near, [key], lambda: [self._client.get(key)])[0]
+        return self._through_near(near, [key], lambda: [self._client.get(key)], _answer)[0]
 
     def lease(self, key: str, token: str) -> Entry | Lease:
         """Run ``lease.lua``: an answer entry, our ``Lease``, or another reader's lease entry."""
@@ -153,25 +154,35 @@ class ReaderCache:
 
     # -- many keys, one round trip per step ------------------------------------
 
-    def get_many(self, keys: Sequence[str]) -> list[Entry | None]:
-        """``get`` for every key, in order: MGET chunks (one node) or GETs (cluster), one pipeline."""
+    def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        """What ``get`` answers for every key, in order, as ``entry.answer`` gives it: the item's
+        JSON, ``b""`` for "not found", None for a miss (no ``Entry`` per key: a batch of hits
+        is mostly this). MGET chunks (one node) or GETs (cluster), one pipeline.
+        """
         near = self._near
         if near is None:
-            return [_answer(raw) for raw in self._get_raw(keys)]
+            return [None if raw is None else entry.answer(raw) for raw in self._get_raw(keys)]
         held = [near.get(key) for key in keys]
-        answers = [None if raw is None else entry.decode(raw) for raw in held]
+        answers = [None if raw is None else entry.answer(raw) for raw in held]
         missing = [i for i, raw in enumerate(held) if raw is None]
         if missing:
             wanted = [keys[i] for i in missing]
-            fetched = self._through_near(near, wanted, lambda: self._get_raw(wanted))
+            fetched = self._through_near(near, wanted, lambda: self._get_raw(wanted), _payload)
             for i, found in zip(missing, fetched, strict=True):
                 answers[i] = found
         return answers
 
     def _through_near(
-        self, near: NearCache, keys: Sequence[str], read: Callable[[], Sequence[bytes | None]]
-    ) -> list[Entry | None]:
-        """Read ``keys`` from Redis between the near cache's ``begin`` and ``store``."""
+        self,
+        near: NearCache,
+        keys: Sequence[str],
+        read: Callable[[], Sequence[bytes | None]],
+        answer: Callable[[bytes | None], Found | None],
+    ) -> list[Found | None]:
+        """Read ``keys`` from Redis between the near cache's ``begin`` and ``store``.
+
+        ``answer`` reads a value (None: not an answer, so the near cache does not keep it).
+        """
         tickets = [near.begin(key) for key in keys]
         try:
             raws = read()
@@ -180,7 +191,7 @@ class ReaderCache:
                 if ticket is not None:
                     near.abandon(ticket)
             raise
-        answers = [_answer(raw) for raw in raws]
+        answers = [answer(raw) for raw in raws]
         for ticket, raw, found in zip(tickets, raws, answers, strict=True):
             if ticket is None:
                 continue
@@ -286,6 +297,10 @@ def _evalsha_pipeline(pipe: Any, script: Script, calls: Sequence[tuple[str, tupl
     for key, args in calls:
         pipe.execute_command("EVALSHA", script.sha, 1, key, *args)
     return list(pipe.execute(raise_on_error=False))
+
+
+def _payload(raw: bytes | None) -> bytes | None:
+    return None if raw is None else entry.answer(raw)
 
 
 def _answer(raw: bytes | None) -> Entry | None:

@@ -208,3 +208,17 @@ def test_leases_and_fills_load_their_script_again_after_a_script_flush(client) -
     client.delete("k")
     client.script_flush()
     assert isinstance(cache.claim("k"), Lease)
+
+
+def test_get_many_answers_what_get_answers_as_payloads(client) -> None:
+    keys = [f"k{i}" for i in range(len(CLAIM_STATES))]
+    for key, value in zip(keys, CLAIM_STATES, strict=True):
+        if value is not None:
+            client.set(key, value)
+    cache = reader(client)
+    expected = []
+    for key in keys:
+        found = cache.get(key)
+        expected.append(None if found is None else (found.payload if found.found else b""))
+    assert cache.get_many(keys) == expected
+    assert expected.count(None) == 7  # absent, unstamped F, X, marked X, L, garbage, unknown kind
