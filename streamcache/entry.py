@@ -121,8 +121,10 @@ def answer(value: bytes) -> bytes | None:
     if len(value) >= HEADER and value[1:HEADER].isascii():
         if kind == ITEM:
             return value[HEADER:]
-        if kind == FILL and _stamp(value[HEADER:]) is not None:
-            return value[HEADER + STAMP_DIGITS :]
+        if kind == FILL:
+            stamp = value[HEADER:_STAMPED]  # not _stamp(value[HEADER:]): that copies the payload
+            if len(stamp) == STAMP_DIGITS and stamp.isdigit():
+                return value[_STAMPED:]
     found = decode(value)
     if not found.is_answer:
         return None
@@ -137,3 +139,4 @@ def _stamp(raw: bytes) -> int | None:
 
 
 _MISS = Entry(INVALIDATED, ZERO_VERSION, b"")
+_STAMPED = HEADER + STAMP_DIGITS  # where a fill's payload starts

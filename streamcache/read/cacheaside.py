@@ -141,8 +141,11 @@ class CacheAside:
         results: list[Result] = []
         reads: list[int] = []
         for i, claim in enumerate(claims):
-            if type(claim) is bytes:  # a hit from get_many: the answer's payload
-                hit = _from_payload(claim)
+            if type(claim) is bytes:  # a hit from get_many: the answer's payload (_from_entry, inline)
+                try:
+                    hit = Result(orjson.loads(claim) if claim else None, CACHE)
+                except orjson.JSONDecodeError:
+                    hit = None  # unreadable: read DynamoDB, do not fill over it
             else:
                 hit = _from_entry(claim) if isinstance(claim, Entry) else None
             if hit is None:
@@ -245,14 +248,6 @@ class CacheAside:
 
 
 _PENDING = Result(None, DYNAMODB)  # a placeholder until the DynamoDB read answers
-
-
-def _from_payload(payload: bytes) -> Result | None:
-    """``_from_entry`` of an answer given as ``entry.answer``'s payload (b"": not found)."""
-    try:
-        return Result(orjson.loads(payload) if payload else None, CACHE)
-    except orjson.JSONDecodeError:
-        return None
 
 
 def _from_entry(found: Entry) -> Result | None:

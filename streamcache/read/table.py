@@ -97,8 +97,12 @@ class CachedTable:
         indexes: list[int] = []
         typed: list[Typed] = []
         cache_keys: list[str] = []
+        memo = self._memo
         for i, key in enumerate(keys):
-            cacheable = self._cache_key(key)
+            try:  # _cache_key's memo, inline: a call per key is a good part of a hit's cost
+                cacheable = memo[(*key.items(), *map(type, key.values()))]
+            except (AttributeError, TypeError, KeyError):
+                cacheable = self._cache_key(key)
             if cacheable is None:  # DynamoDB answers it, or raises its own error for it
                 self._cache.counters.passthrough += 1
                 answers[i] = self._table.get_item(Key=key, ConsistentRead=True).get("Item")

@@ -39,14 +39,14 @@ def item_to_python(item: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     """A stream-form item as boto3's resource returns it."""
     out = {}
     for name, value in item.items():
-        for type_, raw in value.items():  # one pair; a loop is the cheapest way to unpack it
+        for type_ in value:  # one key; looping over it is the cheapest way to get it
             # S and N inline: most attributes, and a call per value is most of the cost.
             if type_ == "S":
-                out[name] = raw
+                out[name] = value[type_]
             elif type_ == "N":
-                out[name] = _number(raw)
+                out[name] = _number(value[type_])
             else:
-                out[name] = _TO_PYTHON[type_](raw)
+                out[name] = _TO_PYTHON[type_](value[type_])
     return out
 
 
