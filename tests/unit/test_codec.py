@@ -187,6 +187,13 @@ def test_plain_numbers_are_those_of_the_decimal_path(text: str) -> None:
         "1.\u0663",  # an Arabic-Indic three is a decimal digit to both
         "\u0663.1",
         "1_0.5",  # float() takes underscores, Decimal() too: the general path decides
+        "0",
+        "-0",
+        "00",  # not canonical: through Decimal
+        "1" * 38,
+        "1" * 39,  # 39 digits: refused
+        "-" + "9" * 38,
+        "\u0663",  # a decimal digit to isdigit, not ASCII
         "1.5_0",
     ],
 )
@@ -194,7 +201,13 @@ def test_plain_number_edges_are_those_of_the_decimal_path(text: str) -> None:
     assert outcome(plain_number, text) == outcome(reference_plain_number, text)
 
 
-@pytest.mark.parametrize("value", [5, 1.5, None, ["1"], b"1.5", ("-", "1")])
+class Text(str):
+    pass
+
+
+@pytest.mark.parametrize(
+    "value", [5, 1.5, None, ["1"], b"1.5", ("-", "1"), Text("5"), Text("-1.5"), Text("x")]
+)
 def test_plain_number_of_a_non_text_fails_as_before(value: Any) -> None:
     assert outcome(plain_number, value) == outcome(reference_plain_number, value)
 
