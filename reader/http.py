@@ -145,8 +145,9 @@ http_api = _resolver(APIGatewayHttpResolver(debug=False))
 
 
 def is_http(event: object) -> bool:
-    context = event.get("requestContext") if isinstance(event, Mapping) else None
-    return isinstance(context, Mapping) and isinstance(context.get("http"), Mapping)
+    # dict first: an ABC check costs a direct invoke's hit about a microsecond
+    context = event.get("requestContext") if isinstance(event, dict | Mapping) else None
+    return context is not None and isinstance(context, Mapping) and isinstance(context.get("http"), Mapping)
 
 
 def resolve(event: Mapping[str, Any], context: Any) -> dict[str, Any]:

@@ -16,7 +16,6 @@ from typing import Any
 from aws_lambda_powertools.tracing.tracer import Tracer
 
 from streamcache.codec import Typed
-from streamcache.entry import Entry
 from streamcache.read.dynamodb import BatchTable, DynamoTable
 from streamcache.read.lookup import Claim, Lease, ReaderCache
 from streamcache.read.near import NearCache
@@ -72,7 +71,7 @@ def cache_port(client: Any, near: NearCache | None = None) -> ReaderCache:
             return super().fill(key, lease, payload, ttl_seconds)
 
         @capture
-        def get_many(self, keys: Sequence[str]) -> list[Entry | None]:
+        def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
             return super().get_many(keys)
 
         @capture

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import lru_cache
@@ -71,15 +70,24 @@ def region() -> str | None:
 _time_left: ContextVar[Callable[[], float] | None] = ContextVar("streamcache_time_left", default=None)
 
 
-@contextmanager
-def invocation(context: Any) -> Iterator[None]:
-    """Bound AWS calls made inside by the Lambda context's remaining time (no context: unbounded)."""
-    remaining = getattr(context, "get_remaining_time_in_millis", None)
-    token = _time_left.set(None if remaining is None else lambda: remaining() / 1000.0)
-    try:
-        yield
-    finally:
-        _time_left.reset(token)
+class invocation:  # lowercase: used like a function, ``with aws.invocation(context):``
+    """Bound AWS calls made inside by the Lambda context's remaining time (no context: unbounded).
+
+    A class rather than a ``@contextmanager`` generator: it wraps every reader hit,
+    and costs a third as much.
+    """
+
+    __slots__ = ("_context", "_token")
+
+    def __init__(self, context: Any) -> None:
+        self._context = context
+
+    def __enter__(self) -> None:
+        remaining = getattr(self._context, "get_remaining_time_in_millis", None)
+        self._token = _time_left.set(None if remaining is None else lambda: remaining() / 1000.0)
+
+    def __exit__(self, *exc: object) -> None:
+        _time_left.reset(self._token)
 
 
 def time_left() -> float:

@@ -109,6 +109,28 @@ def decode(value: bytes) -> Entry:
     return Entry(kind, version, rest)
 
 
+def answer(value: bytes) -> bytes | None:
+    """What ``decode(value)`` answers a read with, without building an ``Entry`` (batches of hits).
+
+    The item's typed JSON, ``b""`` for "not found", or None when the entry is a
+    miss: ``found.payload if found.found else b""`` when ``found.is_answer``.
+    I and stamped F entries with an ASCII version are read here; anything else
+    goes through ``decode``.
+    """
+    kind = value[:1]
+    if len(value) >= HEADER and value[1:HEADER].isascii():
+        if kind == ITEM:
+            return value[HEADER:]
+        if kind == FILL:
+            stamp = value[HEADER:_STAMPED]  # not _stamp(value[HEADER:]): that copies the payload
+            if len(stamp) == STAMP_DIGITS and stamp.isdigit():
+                return value[_STAMPED:]
+    found = decode(value)
+    if not found.is_answer:
+        return None
+    return found.payload if found.found else b""
+
+
 def _stamp(raw: bytes) -> int | None:
     digits = raw[:STAMP_DIGITS]
     if len(digits) == STAMP_DIGITS and digits.isdigit():
@@ -117,3 +139,4 @@ def _stamp(raw: bytes) -> int | None:
 
 
 _MISS = Entry(INVALIDATED, ZERO_VERSION, b"")
+_STAMPED = HEADER + STAMP_DIGITS  # where a fill's payload starts

@@ -95,9 +95,34 @@ def _is_canonical_integer(text: object) -> bool:
     )
 
 
+def _is_short_decimal(whole: str, fraction: str) -> bool:
+    """ASCII digits on both sides of the point, 38 at most in all."""
+    return (
+        whole != ""
+        and fraction != ""
+        and len(whole) + len(fraction) <= MAX_DIGITS
+        and whole.isascii()
+        and whole.isdigit()
+        and fraction.isascii()
+        and fraction.isdigit()
+    )
+
+
 def plain_number(text: str) -> int | float:
     """``int`` when integral, else ``float`` (the reader's ``plain`` format)."""
-    if _is_canonical_integer(text[1:] if text[:1] == "-" else text):  # most numbers: skip Decimal
+    if type(text) is str:
+        digits = text[1:] if text[:1] == "-" else text
+        if digits.isdigit() and digits.isascii():  # most numbers: skip Decimal
+            if len(digits) <= MAX_DIGITS and (digits[0] != "0" or digits == "0"):  # canonical
+                return int(text)
+        else:
+            whole, point, fraction = digits.partition(".")
+            if point and _is_short_decimal(whole, fraction):  # "12.50", "-0.001": skip Decimal too
+                # parse_number accepts it (38 digits at most, magnitude within 1E-38..1E+38), and
+                # float(text) is float(Decimal(text)): both round the same exact value to nearest.
+                integral = fraction.count("0") == len(fraction)
+                return int(text[: len(text) - len(fraction) - 1]) if integral else float(text)
+    elif _is_canonical_integer(text[1:] if text[:1] == "-" else text):  # not a str: as it always was
         return int(text)
     value = parse_number(text)
     if value == value.to_integral_value(context=_EXACT):

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
-from typing import Literal
+from typing import Any, Literal
 
 import orjson
 from redis.exceptions import RedisError
@@ -39,6 +39,8 @@ class Result:
     fill_rejected: bool = False
     redis_errors: int = 0
     bypassed: bool = False  # circuit open: Redis not tried
+    # The item as a ``NativeTable`` read it (the library's boto3 values), when it was read so.
+    native: Any = None
 
 
 @dataclass(frozen=True)
@@ -113,8 +115,8 @@ class CacheAside:
                 self.counters.hits += 1
                 return hit
             claim = None  # unreadable payload: read DynamoDB, do not fill over it
-        item = self.table.get(table, key)
-        result = Result(item, DYNAMODB, redis_errors=errors, bypassed=bypassed)
+        item, native = self._read(table, key)
+        result = Result(item, DYNAMODB, redis_errors=errors, bypassed=bypassed, native=native)
         if isinstance(claim, Lease):
             self._fill(cache_key, claim, item, result)
         self.counters.add(result)
@@ -131,7 +133,7 @@ class CacheAside:
         return [by_key[cache_key] for cache_key in cache_keys]
 
     def _lookup_unique(self, table: str, keys: list[Typed], cache_keys: list[str]) -> list[Result]:
-        claims: list[Claim] = [None] * len(keys)
+        claims: list[Claim | bytes] = [None] * len(keys)
         errors = 0
         bypassed = not self.breaker.allow()
         if not bypassed:
@@ -139,7 +141,13 @@ class CacheAside:
         results: list[Result] = []
         reads: list[int] = []
         for i, claim in enumerate(claims):
-            hit = _from_entry(claim) if isinstance(claim, Entry) else None
+            if type(claim) is bytes:  # a hit from get_many: the answer's payload (_from_entry, inline)
+                try:
+                    hit = Result(orjson.loads(claim) if claim else None, CACHE)
+                except orjson.JSONDecodeError:
+                    hit = None  # unreadable: read DynamoDB, do not fill over it
+            else:
+                hit = _from_entry(claim) if isinstance(claim, Entry) else None
             if hit is None:
                 reads.append(i)
                 claims[i] = claim if isinstance(claim, Lease) else None  # unreadable: do not fill over it
@@ -152,6 +160,13 @@ class CacheAside:
         for i in reads:
             self.counters.add(results[i])
         return results
+
+    def _read(self, table: str, key: Typed) -> tuple[Typed | None, Any]:
+        get_native = getattr(self.table, "get_native", None)
+        if get_native is None:
+            return self.table.get(table, key), None
+        found: tuple[Typed | None, Any] = get_native(table, key)
+        return found
 
     def _read_many(self, table: str, keys: list[Typed]) -> list[Typed | None]:
         if not keys:
@@ -171,9 +186,12 @@ class CacheAside:
         self.breaker.success()
         return claim, 0
 
-    def _claim_many(self, cache_keys: list[str]) -> tuple[list[Claim], int]:
-        """GET every key, lease the misses; hits found before a Redis error still answer."""
-        claims: list[Claim] = [None] * len(cache_keys)
+    def _claim_many(self, cache_keys: list[str]) -> tuple[list[Claim | bytes], int]:
+        """GET every key, lease the misses; hits found before a Redis error still answer.
+
+        A hit is the payload ``get_many`` answered (bytes), or an answer entry a lease found.
+        """
+        claims: list[Claim | bytes] = [None] * len(cache_keys)
         try:
             claims = list(self.cache.get_many(cache_keys))
             missing = [i for i, claim in enumerate(claims) if claim is None]
@@ -183,7 +201,7 @@ class CacheAside:
                     claims[i] = claim
         except RedisError:
             self.breaker.failure()
-            return [c if isinstance(c, Entry) else None for c in claims], 1
+            return [c if isinstance(c, Entry | bytes) else None for c in claims], 1
         self.breaker.success()
         return claims, 0
 
@@ -200,7 +218,7 @@ class CacheAside:
         result.fill_rejected = not result.filled
 
     def _fill_many(
-        self, cache_keys: list[str], claims: list[Claim], leased: list[int], results: list[Result]
+        self, cache_keys: list[str], claims: list[Claim | bytes], leased: list[int], results: list[Result]
     ) -> None:
         if not leased:
             return

@@ -37,6 +37,12 @@ class Table(Protocol):
         ...
 
 
+class NativeTable(Table, Protocol):
+    def get_native(self, table: str, key: Typed) -> tuple[Typed | None, Any]:
+        """``get``, and the item as read in the table's own form (None with None)."""
+        ...
+
+
 class BatchTable(Table, Protocol):
     def get_many(self, table: str, keys: Sequence[Typed]) -> list[Typed | None]:
         """``get`` for distinct keys, in order (a table without it is read one key at a time)."""

@@ -80,7 +80,10 @@ class CachedTable:
             response: dict[str, Any] = self._table.get_item(**kwargs)
             return response
         result = self._reads.lookup(self._table.name, *cacheable)
-        return {} if result.item is None else {"Item": item_to_python(result.item)}
+        if result.item is None:
+            return {}
+        # A miss answers with the item boto3 just returned; a hit converts the cached one.
+        return {"Item": result.native if result.native is not None else item_to_python(result.item)}
 
     def get_items(self, keys: Iterable[dict[str, Any]]) -> list[dict[str, Any] | None]:
         """The item (or None) for every key, in order; repeats allowed, any number of keys.
@@ -94,8 +97,12 @@ class CachedTable:
         indexes: list[int] = []
         typed: list[Typed] = []
         cache_keys: list[str] = []
+        memo = self._memo
         for i, key in enumerate(keys):
-            cacheable = self._cache_key(key)
+            try:  # _cache_key's memo, inline: a call per key is a good part of a hit's cost
+                cacheable = memo[(*key.items(), *map(type, key.values()))]
+            except (AttributeError, TypeError, KeyError):
+                cacheable = self._cache_key(key)
             if cacheable is None:  # DynamoDB answers it, or raises its own error for it
                 self._cache.counters.passthrough += 1
                 answers[i] = self._table.get_item(Key=key, ConsistentRead=True).get("Item")
@@ -185,8 +192,12 @@ class ResourceTable:
         self.batch = batch if batch is not None else BatchReader()
 
     def get(self, table: str, key: Typed) -> Typed | None:
+        return self.get_native(table, key)[0]
+
+    def get_native(self, table: str, key: Typed) -> tuple[Typed | None, dict[str, Any] | None]:
+        """The item in stream form (to fill the cache) and as boto3 returned it (to answer with)."""
         item = self.table.get_item(Key=item_to_python(key), ConsistentRead=True).get("Item")
-        return None if item is None else item_from_python(item)
+        return (None, None) if item is None else (item_from_python(item), item)
 
     def get_many(self, table: str, keys: Sequence[Typed]) -> list[Typed | None]:
         found = self.batch.read(self.table.meta.client, table, [item_to_python(k) for k in keys])

@@ -5,9 +5,11 @@ boto3's resource answers ``Decimal`` for numbers (in its 38-digit context),
 ``None`` for NULL and ``bool`` for BOOL; ``item_to_python`` gives exactly
 those from a cached item, with a dispatch table rather than boto3's
 ``TypeDeserializer`` (a cache hit is a few microseconds, and this is most of
-them). ``item_from_python`` is boto3's own ``TypeSerializer`` with binary as
-base64 text, the cache's form. ``key_from_python`` refuses (None) any key the
-cache cannot answer exactly, so that DynamoDB answers it, or raises its error.
+them). ``item_from_python`` answers what boto3's ``TypeSerializer`` does, with
+binary as base64 text, the cache's form; it types the usual values by their
+exact type, and hands the rest to ``TypeSerializer``. ``key_from_python``
+refuses (None) any key the cache cannot answer exactly, so that DynamoDB
+answers it, or raises its error.
 """
 
 from __future__ import annotations
@@ -37,14 +39,14 @@ def item_to_python(item: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     """A stream-form item as boto3's resource returns it."""
     out = {}
     for name, value in item.items():
-        for type_, raw in value.items():  # one pair; a loop is the cheapest way to unpack it
+        for type_ in value:  # one key; looping over it is the cheapest way to get it
             # S and N inline: most attributes, and a call per value is most of the cost.
             if type_ == "S":
-                out[name] = raw
+                out[name] = value[type_]
             elif type_ == "N":
-                out[name] = _number(raw)
+                out[name] = _number(value[type_])
             else:
-                out[name] = _TO_PYTHON[type_](raw)
+                out[name] = _TO_PYTHON[type_](value[type_])
     return out
 
 
@@ -70,8 +72,54 @@ _serializer = TypeSerializer()
 
 
 def item_from_python(item: Mapping[str, Any]) -> Typed:
-    """A boto3 resource item in stream form (binary as base64 text)."""
-    return {name: value_from_boto3(_serializer.serialize(value)) for name, value in item.items()}
+    """A boto3 resource item in stream form (binary as base64 text): ``TypeSerializer``'s answer.
+
+    The values boto3's resource returns (str, Decimal, bool, None, Binary,
+    dict, list, sets of str or numbers) are typed here by their exact type;
+    anything else (subclasses, tuples, bytearray, floats, frozensets, sets of
+    binary or of mixed types) goes through ``TypeSerializer`` itself, so its
+    answers and its errors stay boto3's.
+    """
+    return {name: _typed(value) for name, value in item.items()}
+
+
+def _typed(value: Any) -> Typed:
+    kind = type(value)
+    if kind is str:  # most values: no call
+        return {"S": value}
+    convert = _FROM_PYTHON.get(kind)
+    found = None if convert is None else convert(value)
+    return value_from_boto3(_serializer.serialize(value)) if found is None else found
+
+
+def _set(value: set[Any]) -> Typed | None:
+    kinds = set(map(type, value))
+    if kinds == {str}:
+        return {"SS": list(value)}
+    if value and kinds <= {int, Decimal}:
+        return {"NS": [_number_text(n) for n in value]}
+    return None  # empty, binary or mixed: TypeSerializer decides
+
+
+_FROM_PYTHON: dict[type, Any] = {
+    Decimal: lambda v: {"N": _number_text(v)},
+    int: lambda v: {"N": _number_text(v)},
+    dict: lambda v: {"M": {name: _typed(x) for name, x in v.items()}},
+    list: lambda v: {"L": [_typed(x) for x in v]},
+    bool: lambda v: {"BOOL": v},
+    type(None): lambda _v: {"NULL": True},
+    Binary: lambda v: {"B": base64.b64encode(v.value).decode("ascii")},
+    bytes: lambda v: {"B": base64.b64encode(v).decode("ascii")},
+    set: _set,
+}
+
+
+def _number_text(value: int | Decimal) -> str:
+    """``TypeSerializer``'s number text: 38 digits at most (else it raises), no NaN or Infinity."""
+    text = str(_number(value))
+    if text in ("Infinity", "NaN"):
+        raise TypeError("Infinity and NaN not supported")
+    return text
 
 
 def key_from_python(key: object, schema: TableKeys) -> Typed | None:

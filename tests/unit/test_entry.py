@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from streamcache import entry
 
@@ -57,3 +61,73 @@ def test_marked_lease_yields_its_token_and_stamp() -> None:
 def test_unrecognised_values_read_as_a_miss(value: bytes) -> None:
     found = entry.decode(value)
     assert (found.kind, found.version, found.is_answer) == (entry.INVALIDATED, entry.ZERO_VERSION, False)
+
+
+# -- entry.answer: decode's answer without an Entry --------------------------------------
+
+
+def reference_answer(value: bytes) -> tuple[str, Any]:
+    try:
+        found = entry.decode(value)
+    except Exception as err:  # a non-ASCII version: decode raises, and so must answer
+        return "error", type(err)
+    if not found.is_answer:
+        return "value", None
+    return "value", found.payload if found.found else b""
+
+
+def answer_outcome(value: bytes) -> tuple[str, Any]:
+    try:
+        return "value", entry.answer(value)
+    except Exception as err:
+        return "error", type(err)
+
+
+heads = st.sampled_from([b"I", b"T", b"X", b"L", b"F", b"M", b"Q", b"", b"i"])
+versions = st.one_of(
+    st.just(V.encode()), st.binary(min_size=38, max_size=41), st.from_regex(rb"\A[0-9]{40}\Z")
+)
+tails = st.one_of(
+    st.just(b""),
+    st.just(STAMP),
+    st.just(STAMP + ITEM),
+    st.just(b"F" + STAMP),
+    st.just(b"F" + STAMP + b"tok"),
+    st.just(STAMP[:12]),
+    st.just(b"176400000012x" + ITEM),
+    st.just(ITEM),
+    st.binary(max_size=20),
+)
+
+
+@settings(max_examples=1000)
+@given(st.one_of(st.builds(lambda h, v, t: h + v + t, heads, versions, tails), st.binary(max_size=60)))
+def test_answer_is_what_decode_answers(value: bytes) -> None:
+    assert answer_outcome(value) == reference_answer(value)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (b"I" + V.encode() + ITEM, ITEM),
+        (b"I" + V.encode(), b""),
+        (b"T" + V.encode(), b""),
+        (b"F" + V.encode() + STAMP + ITEM, ITEM),
+        (b"F" + V.encode() + STAMP, b""),
+        (b"F" + V.encode() + ITEM, None),  # no stamp: a miss
+        (b"X" + V.encode() + b"F" + STAMP, None),
+        (b"L" + V.encode() + b"tok", None),
+        (b"I" + V.encode()[:39], None),  # too short for a header
+        (b"garbage", None),
+    ],
+)
+def test_answer_of_every_kind(value: bytes, expected: bytes | None) -> None:
+    assert entry.answer(value) == expected
+
+
+def test_answer_of_a_non_ascii_version_fails_as_decode_does() -> None:
+    value = b"I" + b"\xff" * 40 + ITEM
+    with pytest.raises(UnicodeDecodeError):
+        entry.decode(value)
+    with pytest.raises(UnicodeDecodeError):
+        entry.answer(value)

@@ -98,3 +98,61 @@ def test_fill_error_counts_and_still_answers() -> None:
     cache = FakeCache(Lease(b"L" + b"0" * 40 + b"t"), fill_error=True)
     result = aside(cache, FakeTable(ITEM)).lookup("orders", KEY, "k")
     assert (result.item, result.redis_errors, result.filled) == (ITEM, 1, False)
+
+
+class FakeNativeTable(FakeTable):
+    """A table that also answers in its own form (the library's boto3 values)."""
+
+    def get_native(self, table: str, key: dict[str, Any]) -> tuple[dict[str, Any] | None, Any]:
+        found = self.get(table, key)
+        return found, None if found is None else {"pk": "u1"}
+
+
+def test_a_miss_keeps_the_tables_own_form_of_the_item_and_fills_the_stream_form() -> None:
+    cache = FakeCache(Lease(b"L" + b"0" * 40 + b"t"))
+    table = FakeNativeTable(ITEM)
+    result = aside(cache, table).lookup("orders", KEY, "k")
+    assert (result.item, result.native, table.calls) == (ITEM, {"pk": "u1"}, 1)
+    assert cache.fills == [(entry.encode_item(ITEM), 600)]
+    assert aside(FakeCache(None), FakeNativeTable(None)).lookup("orders", KEY, "k").native is None
+    assert aside(FakeCache(None), FakeTable(ITEM)).lookup("orders", KEY, "k").native is None
+
+
+def test_a_hit_has_no_native_form() -> None:
+    hit = entry.decode(b"I" + b"0" * 40 + entry.encode_item(ITEM))
+    result = aside(FakeCache(hit), FakeNativeTable(ITEM)).lookup("orders", KEY, "k")
+    assert (result.item, result.source, result.native) == (ITEM, CACHE, None)
+
+
+class FakeBatchCache(FakeCache):
+    """``get_many`` answers payloads (``entry.answer``); every miss gets a lease."""
+
+    def __init__(self, payloads: list[bytes | None]) -> None:
+        super().__init__()
+        self.payloads = payloads
+        self.filled: list[tuple[str, bytes]] = []
+
+    def get_many(self, keys: list[str]) -> list[bytes | None]:
+        return self.payloads
+
+    def lease_many(self, keys: list[str]) -> list[Claim]:
+        return [Lease(b"L" + b"0" * 40 + key.encode()) for key in keys]
+
+    def fill_many(self, fills: list[tuple[str, Lease, bytes, int]]) -> list[bool]:
+        self.filled += [(key, payload) for key, _lease, payload, _ttl in fills]
+        return [True] * len(fills)
+
+
+def test_batch_hits_answer_payloads_and_unreadable_ones_read_dynamodb_without_filling() -> None:
+    other = {"pk": {"S": "u2"}}
+    cache = FakeBatchCache([entry.encode_item(other), b"", b"{not json", None])
+    table = FakeTable(ITEM)
+    results = aside(cache, table).lookup_many("orders", [KEY] * 4, ["a", "b", "c", "d"])
+    assert [(r.item, r.source) for r in results] == [
+        (other, CACHE),
+        (None, CACHE),  # a cached "not found"
+        (ITEM, DYNAMODB),  # unreadable: read again, never filled over
+        (ITEM, DYNAMODB),
+    ]
+    assert cache.filled == [("d", entry.encode_item(ITEM))]
+    assert table.calls == 2

@@ -120,3 +120,105 @@ def test_a_waiter_takes_over_when_the_other_lease_is_invalidated(client) -> None
     claim = reader(client, FakeTime(invalidator_writes)).claim("k")
     assert isinstance(claim, Lease)
     assert claim.value.startswith(b"L" + V2.encode())
+
+
+# -- GET first or lease first: the same claims, fewer round trips on misses ------------------
+
+CLAIM_STATES = [
+    None,  # absent
+    b"I" + V1.encode() + b'{"a":{"S":"b"}}',
+    b"T" + V1.encode(),
+    b"F" + V1.encode() + STAMP.encode() + b'{"a":{"N":"1"}}',
+    b"F" + V1.encode() + STAMP.encode(),  # a filled "not found"
+    b"F" + V1.encode(),  # an F without its stamp: a miss that must not be filled over
+    b"X" + V2.encode(),
+    b"X" + V2.encode() + b"F" + STAMP.encode(),  # an invalidation in fill mode
+    b"L" + V1.encode() + b"other",  # another reader's lease: wait, then read without filling
+    b"garbage",
+    b"Q" + b"9" * 60,  # an unknown kind, long enough to be kept by lease.lua
+]
+
+
+def counting_gets(client: fakeredis.FakeRedis) -> list[str]:
+    gets: list[str] = []
+    plain_get = client.get
+
+    def get(key: str) -> bytes | None:
+        gets.append(key)
+        return plain_get(key)
+
+    client.get = get  # type: ignore[method-assign]
+    return gets
+
+
+@pytest.mark.parametrize("value", CLAIM_STATES)
+def test_a_claim_is_the_same_whether_the_get_or_the_lease_comes_first(
+    value: bytes | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(lookup, "new_token", lambda: "0123456789abcdef")
+    outcomes = []
+    for miss_share, gets_expected in ((0.0, 1), (1.0, 0)):
+        client = fakeredis.FakeRedis()
+        if value is not None:
+            client.set("k", value)
+        gets = counting_gets(client)
+        cache = reader(client)
+        cache.miss_share = miss_share
+        claim = cache.claim("k")
+        assert len(gets) == gets_expected
+        outcomes.append((claim, client.get("k"), client.pttl("k") > 0))
+    assert outcomes[0] == outcomes[1]
+
+
+def test_claims_lease_first_while_most_recent_ones_missed_and_get_first_again_once_they_hit(client) -> None:
+    gets = counting_gets(client)
+    cache = reader(client)
+    calls = []
+    for _ in range(12):  # misses: each claim is a lease on an absent key
+        client.delete("k")
+        assert isinstance(cache.claim("k"), Lease)
+        calls.append(len(gets))
+    assert calls[0] == 1  # a fresh reader starts with the GET
+    assert calls[-1] == calls[-2] < 12  # then the lease alone: no GET
+    assert cache.miss_share > lookup.LEASE_FIRST_ABOVE
+    client.set("k", b"I" + V1.encode() + b"{}")
+    before = len(gets)
+    answers = [cache.claim("k") for _ in range(12)]  # hits: the lease answers them, then GETs do
+    assert all(isinstance(a, entry.Entry) and a.kind == entry.ITEM for a in answers)
+    assert 0 < len(gets) - before < 12
+    assert cache.miss_share <= lookup.LEASE_FIRST_ABOVE
+    assert client.get("k") == b"I" + V1.encode() + b"{}"  # a lease never replaced the answer
+
+
+def test_the_first_claims_of_a_reader_get_first(client) -> None:
+    client.set("k", b"T" + V1.encode())
+    gets = counting_gets(client)
+    cache = reader(client)
+    assert cache.claim("k") is not None
+    assert gets == ["k"]
+
+
+def test_leases_and_fills_load_their_script_again_after_a_script_flush(client) -> None:
+    cache = reader(client)
+    cache.miss_share = 1.0  # the lease runs first
+    first = cache.claim("k")
+    assert isinstance(first, Lease)
+    client.script_flush()  # a restart or failover: the server forgot the scripts
+    assert cache.fill("k", first, b"{}", 60)
+    client.delete("k")
+    client.script_flush()
+    assert isinstance(cache.claim("k"), Lease)
+
+
+def test_get_many_answers_what_get_answers_as_payloads(client) -> None:
+    keys = [f"k{i}" for i in range(len(CLAIM_STATES))]
+    for key, value in zip(keys, CLAIM_STATES, strict=True):
+        if value is not None:
+            client.set(key, value)
+    cache = reader(client)
+    expected = []
+    for key in keys:
+        found = cache.get(key)
+        expected.append(None if found is None else (found.payload if found.found else b""))
+    assert cache.get_many(keys) == expected
+    assert expected.count(None) == 7  # absent, unstamped F, X, marked X, L, garbage, unknown kind
