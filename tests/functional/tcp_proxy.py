@@ -72,11 +72,11 @@ class SilentProxy:
                     sock: socket.socket = key.fileobj  # type: ignore[assignment]
                     try:
                         data = sock.recv(65536)
-                    except OSError:
+                        if not data:
+                            return
+                        peers[sock].sendall(data)
+                    except OSError:  # either side went away (a test closing it): the pair is done
                         return
-                    if not data:
-                        return
-                    peers[sock].sendall(data)
 
 
 @contextmanager
