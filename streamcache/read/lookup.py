@@ -9,11 +9,13 @@ it asks ``lease.lua`` for a short lease. Three outcomes:
   that raced a write is rejected and can never make the cache older);
 - another reader's lease: wait briefly for its fill (stampede protection).
 
-Without a near cache, a single-key claim starts with ``lease.lua`` instead of
-the ``GET`` while most recent claims missed: the script answers a hit as the
-``GET`` would, and a miss then takes two round trips (lease, fill) instead of
-three. While most claims hit, the ``GET`` stays first: Redis runs it about ten
-times faster than a script. Both ways give the same claim for the same key.
+A single-key claim that reaches Redis (the near cache, when there is one, did
+not answer) starts with ``lease.lua`` instead of the ``GET`` while most recent
+such claims missed: the script answers a hit as the ``GET`` would (and the near
+cache keeps that answer the same way), and a miss then takes two round trips
+(lease, fill) instead of three. While most claims hit, the ``GET`` stays first:
+Redis runs it about ten times faster than a script. Both ways give the same
+claim for the same key.
 
 Waiting polls ``lease.lua`` rather than ``GET``: it answers like a GET, and if
 the other reader's lease was replaced by an invalidation (or expired), the
@@ -55,7 +57,7 @@ LEASE_MS = 2000
 WAIT_BUDGET_S = 0.15
 POLL_FIRST_S = 0.002
 POLL_MAX_S = 0.025
-# Single-key claims (no near cache) lease first once more than LEASE_FIRST_ABOVE of the
+# Single-key claims that reach Redis lease first once more than LEASE_FIRST_ABOVE of the
 # recent ones missed: a moving average where each claim weighs MISS_WEIGHT.
 LEASE_FIRST_ABOVE = 0.5
 MISS_WEIGHT = 0.125
@@ -131,22 +133,49 @@ class ReaderCache:
     def claim(self, key: str) -> Claim:
         """GET, then lease, then wait: what the caller should do for ``key``.
 
-        Without a near cache and while most recent claims missed: lease (which
-        answers a hit too), then wait, skipping the GET.
+        While most recent claims that reached Redis missed: lease (which answers
+        a hit too), then wait, skipping the GET. A near cache answers first
+        either way, and keeps what Redis answered.
         """
-        if self._near is not None:
-            hit = self.get(key)
-            return hit if hit is not None else self.lease_many([key])[0]
+        near = self._near
+        if near is not None:
+            raw = near.get(key)
+            if raw is not None:
+                return entry.decode(raw)
         if self.miss_share > LEASE_FIRST_ABOVE:
-            claim = self.lease_many([key])[0]
+            claim = self.lease_many([key])[0] if near is None else self._lease_first_near(near, key)
             missed = not isinstance(claim, Entry)
         else:
-            claim = _answer(self._client.get(key))
-            missed = claim is None
-            if missed:
-                claim = self.lease_many([key])[0]
+            hit = self.get(key) if near is not None else _answer(self._client.get(key))
+            missed = hit is None
+            claim = self.lease_many([key])[0] if hit is None else hit
         self.miss_share += (missed - self.miss_share) * MISS_WEIGHT
         return claim
+
+    def _lease_first_near(self, near: NearCache, key: str) -> Claim:
+        """``lease.lua`` between the near cache's ``begin`` and ``store``, as ``get`` does with its GET.
+
+        An answer is kept in memory exactly like a GET's; a lease of another
+        reader is waited out by ``lease_many`` (nothing to keep).
+        """
+        token = new_token()
+        ticket = near.begin(key)
+        try:
+            raw = self._evalsha(self._scripts.lease, key, (token, LEASE_MS))
+        except BaseException:
+            if ticket is not None:
+                near.abandon(ticket)
+            raise
+        outcome = _outcome(raw, token.encode("ascii"))
+        answer = isinstance(outcome, Entry) and outcome.is_answer
+        if ticket is not None:
+            if answer:
+                near.store(ticket, raw)
+            else:
+                near.abandon(ticket)
+        if isinstance(outcome, Lease) or answer:
+            return outcome
+        return self.lease_many([key])[0]  # another reader's lease: wait for its fill
 
     def fill(self, key: str, lease: Lease, payload: bytes, ttl_seconds: int) -> bool:
         """Store what was read under ``lease``; False when the lease was lost (a write raced it)."""
@@ -238,11 +267,7 @@ class ReaderCache:
     def _leases(self, keys: Sequence[str], token: str) -> list[Entry | Lease]:
         raws = self._run_script(self._scripts.lease, [(key, (token, LEASE_MS)) for key in keys])
         mine = token.encode("ascii")
-        outcomes: list[Entry | Lease] = []
-        for raw in raws:
-            found = entry.decode(raw)
-            outcomes.append(Lease(raw) if found.kind == entry.LEASE and found.payload == mine else found)
-        return outcomes
+        return [_outcome(raw, mine) for raw in raws]
 
     def _run_script(self, script: Script, calls: Sequence[tuple[str, tuple[Any, ...]]]) -> list[Any]:
         """One pipeline of EVALSHA; a NOSCRIPT (first use, restart) reruns that call through ``Script``."""
@@ -291,6 +316,12 @@ class ReaderCache:
             for i, reply in zip(indexes, answered, strict=True):
                 replies[i] = reply
         return replies
+
+
+def _outcome(raw: bytes, mine: bytes) -> Entry | Lease:
+    """What ``lease.lua`` answered: our ``Lease`` (its token is ``mine``), or the entry found."""
+    found = entry.decode(raw)
+    return Lease(raw) if found.kind == entry.LEASE and found.payload == mine else found
 
 
 def _evalsha_pipeline(pipe: Any, script: Script, calls: Sequence[tuple[str, tuple[Any, ...]]]) -> list[Any]:

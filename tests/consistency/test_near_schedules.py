@@ -107,8 +107,14 @@ class Run:
         reader = self.rng.choice(self.readers)
         key = self.rng.choice(KEYS)
         hits_before = reader.near.counters.hits
+        lease_first = self.rng.random() < 0.5  # a claim that runs lease.lua first keeps its answer too
         try:
-            found = reader.lookups.get(f"items-k{key}")
+            if lease_first:
+                reader.lookups.miss_share = 1.0
+                claim = reader.lookups.claim(f"items-k{key}")
+                found = claim if isinstance(claim, entry.Entry) else None  # our lease: expires unfilled
+            else:
+                found = reader.lookups.get(f"items-k{key}")
         except RedisError:
             return
         served_at = time.monotonic()

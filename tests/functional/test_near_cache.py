@@ -345,3 +345,36 @@ def test_a_slot_moving_to_another_master_keeps_the_near_cache_coherent(
         _move_slot(redis_cluster, slot, target, source)
         near.close()
         client.close()
+
+
+def test_a_lease_first_claim_keeps_its_answer_in_memory_like_a_get(client: redis.Redis, clock: Clock) -> None:
+    from streamcache import entry
+    from streamcache.read.lookup import Lease, ReaderCache
+
+    near = near_for(client, clock)
+    cache = ReaderCache(client, near=near)
+    cache.miss_share = 1.0  # most recent claims missed: lease.lua runs first, no GET
+    item = b"I" + entry.pad_version("1").encode() + b'{"a":{"S":"b"}}'
+    client.set("k", item)
+    claim = cache.claim("k")
+    assert isinstance(claim, entry.Entry) and claim.kind == entry.ITEM
+    assert near.get("k") == item  # kept, as a GET's answer is
+    hits = near.counters.hits
+    assert cache.claim("k") == claim and near.counters.hits == hits + 1  # then served from memory
+    assert isinstance(cache.claim("absent"), Lease) and near.get("absent") is None  # a lease is not kept
+    # A write racing the lease's answer: the answer is not served once Redis confirms.
+    real_evalsha = cache._evalsha
+    newer = b"I" + entry.pad_version("2").encode() + b'{"a":{"S":"c"}}'
+    client.set("r", item)
+
+    def evalsha_then_a_write(*args: Any) -> Any:
+        answered = real_evalsha(*args)
+        redis.Redis(connection_pool=client.connection_pool).set("r", newer)
+        return answered
+
+    cache._evalsha = evalsha_then_a_write  # type: ignore[method-assign]
+    assert cache.claim("r") == entry.decode(item)  # consistent when read
+    cache._evalsha = real_evalsha  # type: ignore[method-assign]
+    assert near.confirm_now()
+    assert near.get("r") is None  # the invalidation reached the near cache: the old answer is gone
+    near.close()
