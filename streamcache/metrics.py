@@ -85,13 +85,6 @@ def _ms(now: float, created: float) -> float:
     return max(0.0, (now - created) * 1000.0)
 
 
-def figures(counts: Mapping[str, int], batch_lag: Lag | None) -> dict[str, dict[str, Any]]:
-    """One invocation's metric set, in the shape Powertools stores it (one value per metric)."""
-    pending = Pending(interval_s=0.0)
-    pending.add(counts, batch_lag)
-    return pending.take()
-
-
 @dataclass
 class Pending:
     """Invocations' metric values not published yet (see the module's docstring)."""

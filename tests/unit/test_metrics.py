@@ -39,8 +39,14 @@ def test_creation_times_count_records_per_second_and_accept_milliseconds() -> No
     assert metrics.creation_times(records) == Counter({NOW: 2, NOW - 1: 1})
 
 
+def one_invocation(counts: Counter[str], batch_lag: metrics.Lag | None) -> dict[str, Any]:
+    pending = metrics.Pending(interval_s=0.0)
+    pending.add(counts, batch_lag)
+    return pending.take()
+
+
 def test_every_count_is_published_even_when_zero_and_lag_only_when_known() -> None:
-    figures = metrics.figures(Counter(records=3, applied=2, failed=1), None)
+    figures = one_invocation(Counter(records=3, applied=2, failed=1), None)
     assert {name: f["Value"] for name, f in figures.items()} == {
         "RecordsApplied": [2.0],
         "RecordsSkippedOlder": [0.0],
@@ -51,7 +57,7 @@ def test_every_count_is_published_even_when_zero_and_lag_only_when_known() -> No
         "PartitionMarkersMoved": [0.0],
         "BatchSize": [3.0],
     }
-    with_lag = metrics.figures(Counter(records=1), metrics.Lag(12.5, 40.0))
+    with_lag = one_invocation(Counter(records=1), metrics.Lag(12.5, 40.0))
     assert with_lag["StreamLagMs"] == {"Unit": "Milliseconds", "StorageResolution": 60, "Value": [12.5]}
     assert with_lag["StreamLagMaxMs"]["Value"] == [40.0]
 
@@ -59,7 +65,7 @@ def test_every_count_is_published_even_when_zero_and_lag_only_when_known() -> No
 def test_published_set_flushes_as_one_emf_line(capsys: pytest.CaptureFixture[str]) -> None:
     powertools = Metrics(namespace="streamcache-test", service="unit")
     powertools.clear_metrics()
-    metrics.publish(powertools, metrics.figures(Counter(records=5, applied=4), metrics.Lag(7.0, 9.0)))
+    metrics.publish(powertools, one_invocation(Counter(records=5, applied=4), metrics.Lag(7.0, 9.0)))
     lines = [line for line in capsys.readouterr().out.splitlines() if line.strip()]
     assert len(lines) == 1
     emf = json.loads(lines[0])
