@@ -134,8 +134,10 @@ MUTANTS = (
       '            if int(raw["dynamodb"]["SequenceNumber"]) >= int(end):',
       ("tests/functional/test_redrive.py",)),
     # -- settings, emulator, template
-    M("TABLE_NAME added to ALLOWED_TABLES", "streamcache/settings.py", "    if not names and table_name:",
-      "    if table_name:", ("tests/unit/test_settings.py", "tests/functional/test_reader_guards.py")),
+    M("TABLE_NAME added to ALLOWED_TABLES", "streamcache/settings.py",
+      "    return names if names or not table_name else frozenset({table_name})",
+      "    return names | {table_name} if table_name else names",
+      ("tests/unit/test_settings.py", "tests/functional/test_reader_guards.py")),
     M("emulator retries once too often", "streamcache/local/esm.py",
       "        if limit != -1 and attempt.retries >= limit:",
       "        if limit != -1 and attempt.retries > limit:",
