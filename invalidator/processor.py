@@ -19,9 +19,9 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from streamcache import entry, metrics
 from streamcache.batch import Plan, batch_response, first_unapplied, plan_batch, records_of
 from streamcache.errors import UnknownTableError
+from streamcache.held_connections import Held
 from streamcache.keys import table_from_arn
 from streamcache.layouts import Layouts
-from streamcache.node_pipeline import Held
 from streamcache.ops import sampling
 from streamcache.partitions import TableIndexes, marker_commands, record_markers
 from streamcache.protocol import APPLIED, INVALIDATED, SKIPPED, Outcome, Scripts, apply_commands

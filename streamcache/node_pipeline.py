@@ -13,7 +13,6 @@ before any reply is awaited."""
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +23,7 @@ from redis.utils import HIREDIS_AVAILABLE
 
 from streamcache import routing
 from streamcache.errors import ReplicaAckError
+from streamcache.held_connections import BORROWED, Connections
 from streamcache.records import Command
 
 Outcome = int | Exception
@@ -55,61 +55,6 @@ class Shape:
         if self.acks.replicas == 0:
             return replies
         return _confirmed(replies, results[-1] if self.waits else None, self.acks)
-
-
-class Connections:
-    """Where a group's connection comes from: borrowed from its node's pool and given back each time.
-
-    Safe for any number of threads; ``Held`` is the single-threaded, cheaper kind.
-    """
-
-    def take(self, pool: Any) -> Any:
-        return pool.get_connection()
-
-    def give(self, pool: Any, conn: Any, broken: bool = False) -> None:
-        """Give the connection back (closed first if a reply may still be unread on it)."""
-        if broken:
-            conn.disconnect()
-        pool.release(conn)
-
-
-class Held(Connections):
-    """One connection per node kept between calls, for an owner that never writes from two threads.
-
-    The invalidator's: one invocation at a time per execution environment.
-    Borrowing from redis-py's pool and giving back costs ~20 us a call (its
-    lock, bookkeeping and a readiness poll), a sixth of a one-record batch.
-    What the pool's poll guards against cannot happen here: every reply is
-    read before a connection is kept, and one that failed is closed and given
-    back. A connection the server dropped while idle is found by redis-py's
-    health check (a PING after ``health_check_interval``) or by the send,
-    which the connection's retry policy repeats on a new one.
-    """
-
-    def __init__(self) -> None:
-        # A pool dropped by the client (a cluster re-reading its slot map) takes its connection with it.
-        self._kept: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
-        # An owner that goes away (a rebuilt runtime) gives its connections back to their pools.
-        weakref.finalize(self, _give_back, self._kept)
-
-    def take(self, pool: Any) -> Any:
-        conn = self._kept.pop(pool, None)
-        return pool.get_connection() if conn is None else conn
-
-    def give(self, pool: Any, conn: Any, broken: bool = False) -> None:
-        if broken:
-            super().give(pool, conn, broken=True)
-        else:
-            self._kept[pool] = conn
-
-
-BORROWED = Connections()
-
-
-def _give_back(kept: weakref.WeakKeyDictionary[Any, Any]) -> None:
-    for pool, conn in list(kept.items()):
-        pool.release(conn)
-    kept.clear()
 
 
 @dataclass

@@ -26,7 +26,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from streamcache import routing
 from streamcache.errors import ReplicaAckError
-from streamcache.node_pipeline import BORROWED, Acks, Connections, NodeGroup, Outcome
+from streamcache.held_connections import BORROWED, Connections
+from streamcache.node_pipeline import Acks, NodeGroup, Outcome
 from streamcache.records import Command
 
 _UNREACHABLE = (RedisConnectionError, RedisTimeoutError)
@@ -89,7 +90,7 @@ def apply_commands(
 
     ``fill_margin_ms`` (``FILL_CLOCK_MARGIN_MS``): how much later than a reader's
     fill a record must be created to end the key's fill mode (see apply.lua).
-    ``connections``: ``node_pipeline.Held()`` for a caller that never calls from
+    ``connections``: ``held_connections.Held()`` for a caller that never calls from
     two threads at once (it keeps one connection per node between calls).
     """
     acks = Acks(min_replica_acks, replica_ack_timeout_ms)

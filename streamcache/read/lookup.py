@@ -46,6 +46,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from streamcache import entry
 from streamcache.connection import DeferredClient
 from streamcache.entry import Entry
+from streamcache.held_connections import PerThread, command
 from streamcache.protocol import Scripts
 from streamcache.read.near import NearCache
 
@@ -108,6 +109,9 @@ class ReaderCache:
         self._wait_budget_s = wait_budget_s
         self._backoff = backoff or ExponentialBackoff(cap=POLL_MAX_S, base=POLL_FIRST_S)
         self._cluster = isinstance(client, RedisCluster | DeferredClient) if cluster is None else cluster
+        # One node: single commands on a connection this thread keeps (no pool round per call).
+        self._pool = None if self._cluster else client.connection_pool
+        self._connections = PerThread()
         # The recent share of single-key claims that missed (0 to 1). Updated without a lock:
         # a lost update only delays the switch between GET first and lease first.
         self.miss_share = 0.0
@@ -120,11 +124,11 @@ class ReaderCache:
         """
         near = self._near
         if near is None:
-            return _answer(self._client.get(key))
+            return _answer(self._command("GET", key))
         raw = near.get(key)
         if raw is not None:
             return entry.decode(raw)
-        return self._through_near(near, [key], lambda: [self._client.get(key)], _answer)[0]
+        return self._through_near(near, [key], lambda: [self._command("GET", key)], _answer)[0]
 
     def lease(self, key: str, token: str) -> Entry | Lease:
         """Run ``lease.lua``: an answer entry, our ``Lease``, or another reader's lease entry."""
@@ -146,7 +150,7 @@ class ReaderCache:
             claim = self.lease_many([key])[0] if near is None else self._lease_first_near(near, key)
             missed = not isinstance(claim, Entry)
         else:
-            hit = self.get(key) if near is not None else _answer(self._client.get(key))
+            hit = self.get(key)
             missed = hit is None
             claim = self.lease_many([key])[0] if hit is None else hit
         self.miss_share += (missed - self.miss_share) * MISS_WEIGHT
@@ -232,7 +236,7 @@ class ReaderCache:
 
     def _get_raw(self, keys: Sequence[str]) -> list[bytes | None]:
         if not self._cluster and len(keys) <= GET_CHUNK:  # one MGET needs no pipeline
-            return list(self._client.mget(keys))
+            return list(self._command("MGET", *keys))
         pipe = self._client.pipeline(transaction=False)
         for start in range(0, len(keys), GET_CHUNK):
             chunk = keys[start : start + GET_CHUNK]
@@ -290,9 +294,15 @@ class ReaderCache:
     def _evalsha(self, script: Script, key: str, args: tuple[Any, ...]) -> Any:
         """One EVALSHA, as ``Script`` runs it, minus its per-call wrapping; NOSCRIPT through ``Script``."""
         try:
-            return self._client.execute_command("EVALSHA", script.sha, 1, key, *args)
+            return self._command("EVALSHA", script.sha, 1, key, *args)
         except NoScriptError:  # first use on this server, or a restart: Script loads it and runs it
             return script(keys=[key], args=list(args))
+
+    def _command(self, *args: Any) -> Any:
+        """One command, as ``execute_command`` runs it (a cluster routes it by key)."""
+        if self._pool is None:
+            return self._client.execute_command(*args)
+        return command(self._pool, self._connections, *args)
 
     def _pipelines_by_node(self, script: Script, calls: Sequence[tuple[str, tuple[Any, ...]]]) -> list[Any]:
         """One plain pipeline per owning master, keys routed by their slot here.

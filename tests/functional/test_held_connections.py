@@ -1,8 +1,9 @@
-"""The invalidator keeps one connection per node between batches (node_pipeline.Held) and loses nothing by it.
+"""Connections kept between calls (streamcache.held_connections) lose nothing the pool would have caught.
 
-Held connections skip the pool's per-call bookkeeping; what the pool's
-readiness check would have caught must still be handled: a connection the
-server closed between batches, a restarted server, an owner that goes away.
+The invalidator keeps one per node (``Held``), the reader and the library one
+per node per thread (``PerThread``). What the pool's readiness check and
+bookkeeping guard against must still be handled: a connection the server
+closed between calls, a restarted server, an owner or thread that goes away.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ import redis
 
 from streamcache import entry, protocol
 from streamcache.connection import INVALIDATOR_TIMEOUTS, redis_client
+from streamcache.held_connections import Held, PerThread
 from streamcache.local import events
 from streamcache.local.redis_server import RedisServer
-from streamcache.node_pipeline import Held
 from streamcache.records import Command
 from streamcache.settings import Settings
 
@@ -96,3 +97,62 @@ def test_an_owner_that_goes_away_gives_its_connection_back(client: Any) -> None:
     del held
     gc.collect()
     assert len(pool._in_use_connections) == 0
+
+
+# -- the reader's side: one connection per thread ------------------------------------------
+
+
+def test_reads_keep_one_connection_per_thread(client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from streamcache.read.lookup import ReaderCache
+
+    client.set("k", b"T" + entry.pad_version("1").encode())
+    calls = counting_get_connection(monkeypatch, client.connection_pool)
+    cache = ReaderCache(client)
+    for _ in range(5):
+        assert cache.get("k") is not None
+    assert len(calls) == 1
+
+    def read_in_a_thread() -> None:
+        for _ in range(5):
+            assert cache.get("k") is not None
+
+    import threading
+
+    worker = threading.Thread(target=read_in_a_thread)
+    worker.start()
+    worker.join()
+    assert len(calls) == 2  # the other thread's own connection
+    gc.collect()
+    assert len(client.connection_pool._in_use_connections) == 1  # the ended thread's is back in the pool
+
+
+def test_a_read_after_the_server_closed_the_connection_answers(client: Any, redis_url: str) -> None:
+    from streamcache.connection import READER_TIMEOUTS
+    from streamcache.read.lookup import ReaderCache
+
+    reader_client = redis_client(Settings(redis_url=redis_url), READER_TIMEOUTS)  # no retries
+    value = b"T" + entry.pad_version("1").encode()
+    client.set("k", value)
+    cache = ReaderCache(reader_client)
+    assert cache.get("k") is not None
+    assert redis.Redis.from_url(redis_url).client_kill_filter(_type="normal", skipme=True) >= 1
+    assert cache.get("k") == entry.decode(value)  # polled before use, as the pool does: reconnected
+    reader_client.close()
+
+
+def test_an_error_reply_keeps_the_connection_and_a_lost_one_is_closed(own_redis: RedisServer) -> None:
+    from streamcache.held_connections import command
+
+    client = redis_client(Settings(redis_url=own_redis.url), INVALIDATOR_TIMEOUTS)
+    pool, kept = client.connection_pool, PerThread()
+    with pytest.raises(redis.ResponseError):
+        command(pool, kept, "EVALSHA", "0" * 40, 0)  # NOSCRIPT: the reply was read
+    assert command(pool, kept, "PING") == b"PONG"
+    assert len(pool._in_use_connections) == 1  # still the kept one
+    own_redis.stop()
+    with pytest.raises(redis.ConnectionError):
+        command(pool, kept, "PING")
+    assert len(pool._in_use_connections) == 0  # closed and given back
+    own_redis.start()
+    assert command(pool, kept, "PING") == b"PONG"
+    client.close()

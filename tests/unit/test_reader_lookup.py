@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import fakeredis
 import pytest
@@ -139,15 +140,17 @@ CLAIM_STATES = [
 ]
 
 
-def counting_gets(client: fakeredis.FakeRedis) -> list[str]:
+def counting_gets(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The keys of every GET a ReaderCache sends from now on."""
     gets: list[str] = []
-    plain_get = client.get
+    send = lookup.command
 
-    def get(key: str) -> bytes | None:
-        gets.append(key)
-        return plain_get(key)
+    def command(pool: Any, connections: Any, *args: Any) -> Any:
+        if args[0] == "GET":
+            gets.append(args[1])
+        return send(pool, connections, *args)
 
-    client.get = get  # type: ignore[method-assign]
+    monkeypatch.setattr(lookup, "command", command)
     return gets
 
 
@@ -157,11 +160,12 @@ def test_a_claim_is_the_same_whether_the_get_or_the_lease_comes_first(
 ) -> None:
     monkeypatch.setattr(lookup, "new_token", lambda: "0123456789abcdef")
     outcomes = []
+    gets = counting_gets(monkeypatch)
     for miss_share, gets_expected in ((0.0, 1), (1.0, 0)):
         client = fakeredis.FakeRedis()
         if value is not None:
             client.set("k", value)
-        gets = counting_gets(client)
+        gets.clear()
         cache = reader(client)
         cache.miss_share = miss_share
         claim = cache.claim("k")
@@ -170,8 +174,10 @@ def test_a_claim_is_the_same_whether_the_get_or_the_lease_comes_first(
     assert outcomes[0] == outcomes[1]
 
 
-def test_claims_lease_first_while_most_recent_ones_missed_and_get_first_again_once_they_hit(client) -> None:
-    gets = counting_gets(client)
+def test_claims_lease_first_while_most_recent_ones_missed_and_get_first_again_once_they_hit(
+    client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gets = counting_gets(monkeypatch)
     cache = reader(client)
     calls = []
     for _ in range(12):  # misses: each claim is a lease on an absent key
@@ -190,9 +196,9 @@ def test_claims_lease_first_while_most_recent_ones_missed_and_get_first_again_on
     assert client.get("k") == b"I" + V1.encode() + b"{}"  # a lease never replaced the answer
 
 
-def test_the_first_claims_of_a_reader_get_first(client) -> None:
+def test_the_first_claims_of_a_reader_get_first(client, monkeypatch: pytest.MonkeyPatch) -> None:
     client.set("k", b"T" + V1.encode())
-    gets = counting_gets(client)
+    gets = counting_gets(monkeypatch)
     cache = reader(client)
     assert cache.claim("k") is not None
     assert gets == ["k"]
