@@ -160,14 +160,16 @@ def scratch_copy(into: Path) -> None:
             shutil.copy2(source, into / name)
 
 
-def run_tests(scratch: Path, tests: tuple[str, ...]) -> tuple[int, float]:
+def run_tests(scratch: Path, tests: tuple[str, ...]) -> tuple[int, float, str]:
+    """pytest's exit code, the seconds it took, and the end of what it printed."""
     started = time.monotonic()
     args = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:xdist", "-p", "no:cacheprovider", *tests]
     try:
         done = subprocess.run(args, cwd=scratch, capture_output=True, timeout=TIMEOUT_S, check=False)
     except subprocess.TimeoutExpired:
-        return -1, time.monotonic() - started
-    return done.returncode, time.monotonic() - started
+        return -1, time.monotonic() - started, ""
+    tail = "\n".join(done.stdout.decode(errors="replace").splitlines()[-15:])
+    return done.returncode, time.monotonic() - started, tail
 
 
 def try_mutant(scratch: Path, mutant: Mutant) -> str:
@@ -177,7 +179,7 @@ def try_mutant(scratch: Path, mutant: Mutant) -> str:
         return f"stale ({original.count(mutant.line)} matches of the original line)"
     path.write_text(original.replace(mutant.line, mutant.mutated), encoding="utf-8")
     try:
-        code, seconds = run_tests(scratch, mutant.tests)
+        code, seconds, _output = run_tests(scratch, mutant.tests)
     finally:
         path.write_text(original, encoding="utf-8")
     return f"{VERDICTS.get(code, f'error (pytest exit {code})')} in {seconds:.0f}s"
@@ -198,9 +200,10 @@ def main(argv: list[str] | None = None) -> int:
         scratch_copy(scratch)
         # A sanity run first: the unmutated copy must pass the tests the mutants use.
         baseline = sorted({t for m in chosen for t in m.tests})
-        code, seconds = run_tests(scratch, tuple(baseline))
+        code, seconds, output = run_tests(scratch, tuple(baseline))
         if code != 0:
             print(f"the unmutated copy fails its tests (pytest exit {code}): fix them first", file=sys.stderr)
+            print(output, file=sys.stderr)  # which test, and why
             return 2
         print(f"baseline: {len(baseline)} test files pass unmutated ({seconds:.0f}s)")
         verdicts: dict[str, str] = {}
