@@ -123,11 +123,17 @@ class ReaderCache:
         from Redis, kept there when it is an answer.
         """
         near = self._near
+        if near is not None:
+            raw = near.get(key)
+            if raw is not None:
+                return entry.decode(raw)
+        return self._get_from_redis(key)
+
+    def _get_from_redis(self, key: str) -> Entry | None:
+        """GET, and (with a near cache) keep an answer in memory."""
+        near = self._near
         if near is None:
             return _answer(self._command("GET", key))
-        raw = near.get(key)
-        if raw is not None:
-            return entry.decode(raw)
         return self._through_near(near, [key], lambda: [self._command("GET", key)], _answer)[0]
 
     def lease(self, key: str, token: str) -> Entry | Lease:
@@ -150,7 +156,7 @@ class ReaderCache:
             claim = self.lease_many([key])[0] if near is None else self._lease_first_near(near, key)
             missed = not isinstance(claim, Entry)
         else:
-            hit = self.get(key)
+            hit = self._get_from_redis(key)  # the near cache was asked above
             missed = hit is None
             claim = self.lease_many([key])[0] if hit is None else hit
         self.miss_share += (missed - self.miss_share) * MISS_WEIGHT

@@ -378,3 +378,19 @@ def test_a_lease_first_claim_keeps_its_answer_in_memory_like_a_get(client: redis
     assert near.confirm_now()
     assert near.get("r") is None  # the invalidation reached the near cache: the old answer is gone
     near.close()
+
+
+def test_a_claim_asks_the_near_cache_once(client: redis.Redis, clock: Clock) -> None:
+    from streamcache import entry
+    from streamcache.read.lookup import ReaderCache
+
+    client.set("k", b"T" + entry.pad_version("1").encode())
+    for miss_share in (0.0, 1.0):  # GET first, then lease first
+        near = near_for(client, clock)
+        cache = ReaderCache(client, near=near)
+        cache.miss_share = miss_share
+        assert cache.claim("k") is not None
+        assert near.counters.misses == 1 and near.counters.hits == 0
+        assert cache.claim("k") is not None
+        assert near.counters.misses == 1 and near.counters.hits == 1  # kept, then served from memory
+        near.close()
