@@ -25,9 +25,12 @@ from __future__ import annotations
 import os
 import threading
 import weakref
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from redis.exceptions import RedisError, ResponseError
+
+T = TypeVar("T")
 
 
 class Connections:
@@ -103,9 +106,18 @@ def command(pool: Any, connections: Connections, *args: Any) -> Any:
     connection stays usable); a lost or timed-out connection is retried per
     the connection's retry policy, then raises and is closed.
     """
+    return on_connection(pool, connections, lambda conn: _round_trip(conn, args))
+
+
+def on_connection(pool: Any, connections: Connections, call: Callable[[Any], T]) -> T:
+    """``call(conn)`` on a connection from ``connections``, with the connection's retry policy.
+
+    An error reply (``ResponseError``) leaves the connection usable; anything
+    else that escapes closes it before it is given back.
+    """
     conn = connections.take(pool)
     try:
-        reply = conn.retry.call_with_retry(lambda: _round_trip(conn, args), lambda _error: conn.disconnect())
+        reply = conn.retry.call_with_retry(lambda: call(conn), lambda _error: conn.disconnect())
     except ResponseError:
         connections.give(pool, conn)
         raise

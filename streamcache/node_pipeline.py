@@ -23,7 +23,7 @@ from redis.utils import HIREDIS_AVAILABLE
 
 from streamcache import routing
 from streamcache.errors import ReplicaAckError
-from streamcache.held_connections import BORROWED, Connections
+from streamcache.held_connections import BORROWED, Connections, on_connection
 from streamcache.records import Command
 
 Outcome = int | Exception
@@ -176,15 +176,7 @@ class NodeGroup:
         pool = self._pool(node)
         if pool is None:
             return _cluster_pipeline(self.client, args, shape).replies()
-        conn = self.connections.take(pool)
-        try:
-            replies = conn.retry.call_with_retry(
-                lambda: _read(_write(conn, args), len(args)), lambda _error: conn.disconnect()
-            )
-        except BaseException:
-            self.connections.give(pool, conn, broken=True)
-            raise
-        self.connections.give(pool, conn)
+        replies = on_connection(pool, self.connections, lambda conn: _read(_write(conn, args), len(args)))
         return shape.outcomes(replies)
 
     def _queue(

@@ -169,21 +169,17 @@ class ReaderCache:
         reader is waited out by ``lease_many`` (nothing to keep).
         """
         token = new_token()
-        ticket = near.begin(key)
-        try:
-            raw = self._evalsha(self._scripts.lease, key, (token, LEASE_MS))
-        except BaseException:
-            if ticket is not None:
-                near.abandon(ticket)
-            raise
-        outcome = _outcome(raw, token.encode("ascii"))
-        answer = isinstance(outcome, Entry) and outcome.is_answer
-        if ticket is not None:
-            if answer:
-                near.store(ticket, raw)
-            else:
-                near.abandon(ticket)
-        if isinstance(outcome, Lease) or answer:
+        raws: list[bytes] = []
+
+        def lease() -> list[bytes]:
+            raws.append(self._evalsha(self._scripts.lease, key, (token, LEASE_MS)))
+            return raws
+
+        answer = self._through_near(near, [key], lease, _answer)[0]
+        if answer is not None:
+            return answer
+        outcome = _outcome(raws[0], token.encode("ascii"))
+        if isinstance(outcome, Lease):
             return outcome
         return self.lease_many([key])[0]  # another reader's lease: wait for its fill
 
