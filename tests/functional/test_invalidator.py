@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import random
 import time
 from collections.abc import Iterator
@@ -255,6 +257,22 @@ def test_one_log_line_per_invocation_and_metrics_published_for_many(
     (emf,) = emf_lines(capfd)  # a failed record publishes everything pending at once
     assert emf["BatchSize"] == [1.0, 1.0, 1.0] and emf["RecordsApplied"] == [1.0, 1.0, 0.0]
     assert emf["RecordsFailed"] == [0.0, 0.0, 1.0] and len(emf["StreamLagMs"]) == 3
+
+
+def test_the_batch_line_is_written_without_logger_info_where_nothing_else_listens(
+    invoke, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # In Lambda the root logger's handler drops Powertools' records; here pytest's capture would not.
+    logger = invalidator_handler.logger
+    monkeypatch.setattr(logging.getLogger(logger.name), "propagate", False)
+    monkeypatch.setattr(logger, "info", lambda *a, **k: pytest.fail("logger.info called"))
+    stream = io.StringIO()
+    monkeypatch.setattr(logger.registered_handler, "stream", stream)
+    assert invoke(events.event([write("INSERT", "fast", 1, SEQ)])) == {"batchItemFailures": []}
+    (line,) = [json.loads(x) for x in stream.getvalue().splitlines()]
+    assert line["level"] == "INFO" and line["message"] == "batch applied"
+    assert line["location"].startswith("_publish:") and line["service"] == logger.service
+    assert line["records"] == 1 and line["applied"] == 1
 
 
 def test_metrics_flush_seconds_zero_publishes_every_invocation(

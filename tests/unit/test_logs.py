@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import io
 import json
+import logging
+import os
+import re
+import uuid
 from typing import Any
 
 import pytest
 from aws_lambda_powertools import Logger
 
-from streamcache.logs import dumps, message_or_json, powertools_logger
+from streamcache.logs import InfoLine, dumps, message_or_json, powertools_logger
 
 
 def lines(capfd: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
@@ -47,3 +52,108 @@ def test_only_json_looking_messages_are_parsed() -> None:
     assert message_or_json('{"a": 1}') == {"a": 1}
     with pytest.raises(ValueError):
         message_or_json("{broken")
+
+
+# InfoLine: the per-batch line written without the standard library's LogRecord machinery.
+
+FIELDS = {"records": 3, "applied": 2, "table": "orders-ü", "big": 2**70, "none": None}
+
+
+def new_logger(stream: io.StringIO, propagate: bool = False, **options: Any) -> Logger:
+    """A Powertools Logger of its own (a service name is configured once per process) writing to ``stream``.
+
+    Not propagating by default: pytest's log capture on the root logger would
+    see the record too, and InfoLine (rightly) steps aside for it.
+    """
+    logger = Logger(
+        service=f"svc-{uuid.uuid4().hex}", logger_handler=logging.StreamHandler(stream), **options
+    )
+    logging.getLogger(logger.name).propagate = propagate
+    return logger
+
+
+def written(stream: io.StringIO) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in stream.getvalue().split("\n") if line]
+
+
+def both(logger: Logger, line: InfoLine, message: str, fields: dict[str, Any]) -> None:
+    line(message, fields), logger.info(message, extra=fields)  # one source line: the same location
+
+
+def assert_same_line(ours: dict[str, Any], default: dict[str, Any]) -> None:
+    assert list(ours) == list(default)  # same keys, same order
+    stamps = ours.pop("timestamp"), default.pop("timestamp")
+    assert re.sub(r"\d", "0", stamps[0]) == re.sub(r"\d", "0", stamps[1])  # same format
+    assert ours == default
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"utc": True},
+        {"use_rfc3339": True},
+        {"datefmt": "%H:%M:%S.%F"},
+        {"log_record_order": ["message", "level", "timestamp"]},
+        {"xray_trace_id": None},
+        {"tenant": "t-1"},  # a key given to the Logger
+    ],
+)
+@pytest.mark.parametrize("message", ["batch applied", '{"event": "x"}'])
+def test_info_line_writes_what_logger_info_writes(
+    options: dict[str, Any], message: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("_X_AMZN_TRACE_ID", "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1")
+    stream = io.StringIO()
+    logger = new_logger(stream, **options)
+    logger.append_keys(request="r-1")
+    logger.thread_safe_append_keys(thread_key="k")
+    line = InfoLine(logger)
+    assert line._direct_handler() is not None  # the fast path is the one under test
+    try:
+        both(logger, line, message, FIELDS)
+    finally:
+        logger.thread_safe_clear_keys()
+    ours, default = written(stream)
+    assert ours["location"] == f"both:{both.__code__.co_firstlineno + 1}"
+    assert_same_line(ours, default)
+
+
+def test_info_line_steps_aside_for_what_it_does_not_reproduce() -> None:
+    stream = io.StringIO()
+    logger = new_logger(stream, process="%(process)d")  # a record attribute InfoLine does not build
+    line = InfoLine(logger)
+    fields = {**FIELDS, "location": "mine"}  # Powertools drops reserved names from the fields
+    both(logger, line, "batch applied", fields)
+    ours, default = written(stream)
+    assert ours["process"] == str(os.getpid()) and "location" in ours and ours["location"] != "mine"
+    assert_same_line(ours, default)
+
+
+def test_info_line_writes_nothing_where_info_is_off_or_filtered() -> None:
+    stream = io.StringIO()
+    quiet = new_logger(stream, level="WARNING")
+    InfoLine(quiet)("batch applied", FIELDS)
+    filtered = new_logger(stream)
+    filtered.addFilter(lambda record: False)
+    InfoLine(filtered)("batch applied", FIELDS)
+    assert stream.getvalue() == ""
+
+
+def test_info_line_reaches_handlers_above_that_would_see_the_record(caplog: pytest.LogCaptureFixture) -> None:
+    stream = io.StringIO()
+    logger = new_logger(stream, propagate=True)
+    InfoLine(logger)("batch applied", FIELDS)  # pytest's capture on the root logger sees it too
+    (record,) = [r for r in caplog.records if r.name == logger.name]
+    assert record.funcName == "test_info_line_reaches_handlers_above_that_would_see_the_record"
+    (line,) = written(stream)
+    assert line["message"] == "batch applied" and line["records"] == 3
+
+
+def test_info_line_never_raises_when_the_stream_fails(capsys: pytest.CaptureFixture[str]) -> None:
+    class Broken(io.StringIO):
+        def write(self, text: str) -> int:
+            raise BrokenPipeError("gone")
+
+    InfoLine(new_logger(Broken()))("batch applied", FIELDS)
+    assert "BrokenPipeError" in capsys.readouterr().err  # reported as logging reports it
