@@ -65,42 +65,33 @@ class Invalidator:
         records = records_of(event)
         prefix = self._settings.key_prefix
         plan = plan_batch(records, lambda r: record_key(r, self._schemas, prefix), command_for)
-        markers = self._markers(records, plan)
-        moves = marker_commands(records, [m or () for m in markers])
+        markers: list[list[str] | None] = []
+        moves: dict[str, Command] = {}
+        if self._layouts is not None:  # query results cached: partition markers to move
+            markers = self._markers(records, plan, self._layouts)
+            moves = marker_commands(records, [m or () for m in markers])
         outcomes = self._write([*plan.commands.values(), *moves.values()])
         sampling.offer(self._client, plan.commands.values(), outcomes)  # consistency checker's samples
         result = self._result(records, plan, outcomes, markers)
-        result.counts["markers"] = sum(1 for key in moves if outcomes[key] == APPLIED)
+        if moves:
+            result.counts["markers"] = sum(1 for key in moves if outcomes[key] == APPLIED)
         return result
 
-    def _markers(self, records: list[dict[str, Any]], plan: Plan) -> list[list[str] | None]:
+    def _markers(self, records: list[dict[str, Any]], plan: Plan, layouts: Layouts) -> list[list[str] | None]:
         """Per record, the query-cache partition markers it moves (None: cannot be known now)."""
-        layouts = self._layouts
-        if layouts is None:
-            return []
         prefix = self._settings.key_prefix
         markers: list[list[str] | None] = []
         known: dict[str, TableIndexes | bool] = {}  # per table: its layout; False: not cached; True: unknown
         for record, key in zip(records, plan.record_keys, strict=True):
             table = table_from_arn(record.get("eventSourceARN")) if key is not None else ""
             if table not in known:
-                known[table] = self._layout(table) if key is not None else False
+                known[table] = _layout(layouts, table) if key is not None else False
             layout = known[table]
             if layout is True:
                 markers.append(None)  # reported: Lambda retries once DescribeTable answers
             else:
                 markers.append([] if layout is False else record_markers(record, table, layout, prefix))
         return markers
-
-    def _layout(self, table: str) -> TableIndexes | bool:
-        """The table's layout; False when its queries are not cached; True when it cannot be known now."""
-        assert self._layouts is not None
-        if not self._layouts.caches(table):
-            return False
-        try:
-            return self._layouts.of(table)
-        except UnknownTableError:
-            return True
 
     def _write(self, commands: list[Command]) -> dict[str, Outcome]:
         ttl = self._settings.cache_ttl_seconds
@@ -139,6 +130,16 @@ class Invalidator:
         result.redis_error = type(errors[0]).__name__ if errors else None
         result.first_failed = None if first is None else plan.sequence_numbers[first]
         return result
+
+
+def _layout(layouts: Layouts, table: str) -> TableIndexes | bool:
+    """The table's layout; False when its queries are not cached; True when it cannot be known now."""
+    if not layouts.caches(table):
+        return False
+    try:
+        return layouts.of(table)
+    except UnknownTableError:
+        return True
 
 
 def _refused(outcome: Outcome) -> bool:

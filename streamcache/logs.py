@@ -69,6 +69,20 @@ class InfoLine:
     def __init__(self, logger: Logger) -> None:
         self._logger = logger
         self._std = logging.getLogger(logger.name)
+        self._second: tuple[int, Any] = (-1, None)  # (epoch second, converter) of the parts below
+        self._around_ms = ("", "")  # the default timestamp's text before and after the milliseconds
+
+    def _timestamp(self, formatter: LambdaPowertoolsFormatter, created: float, msecs: float) -> str:
+        """``formatter.formatTime``; the default format's text around the milliseconds kept for the second."""
+        if formatter.datefmt or formatter.use_rfc3339_iso8601:
+            return formatter.formatTime(_Stamp(created, msecs))  # type: ignore[arg-type]
+        second = (int(created), formatter.converter)
+        if second != self._second:
+            struct = formatter.converter(created)
+            head, tail = formatter.default_time_format.split(formatter.custom_ms_time_directive, 1)
+            self._around_ms = time.strftime(head, struct), time.strftime(tail, struct)
+            self._second = second
+        return "%s%03d%s" % (self._around_ms[0], msecs, self._around_ms[1])  # noqa: UP031 (as formatTime)
 
     def __call__(self, message: str, fields: Mapping[str, object]) -> None:
         handler = self._direct_handler() if _RESERVED.isdisjoint(fields) else None
@@ -122,7 +136,7 @@ class InfoLine:
             "created": created,
             "msecs": msecs,
         }
-        record["asctime"] = formatter.formatTime(_Stamp(created, msecs))  # type: ignore[arg-type]
+        record["asctime"] = self._timestamp(formatter, created, msecs)
         log: dict[str, Any] = {}
         for keys in (formatter.log_format, formatter.thread_safe_get_current_keys()):
             for key, value in keys.items():

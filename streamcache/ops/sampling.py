@@ -138,7 +138,9 @@ class Sampler:
 
     def pick(self, commands: Iterable[Command]) -> list[Sample]:
         rate = self.config.rate
-        return [Sample(c.key, c.version, c.created_ms) for c in commands if rate and self._draw() < rate]
+        if not rate:
+            return []
+        return [Sample(c.key, c.version, c.created_ms) for c in commands if self._draw() < rate]
 
     def add(self, client: Any, samples: list[Sample]) -> int:
         """Add ``samples`` due after the first delay; 0 when no checker armed the set.
@@ -165,10 +167,11 @@ class Sampler:
         A batch that found Redis unreachable adds nothing: the set lives on the
         same Redis, and waiting on it again would only slow the retry down.
         """
-        if any(isinstance(o, _UNREACHABLE) for o in outcomes.values()):
+        samples = self.pick(commands)  # most batches draw none: nothing else to do
+        if not samples or any(isinstance(o, _UNREACHABLE) for o in outcomes.values()):
             return 0
         try:
-            return self.add(client, self.pick(commands))
+            return self.add(client, samples)
         except RedisError as err:  # a lost sample costs a figure, never a record
             _log.debug("consistency samples not added: %s", type(err).__name__)
             return 0
