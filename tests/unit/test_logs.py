@@ -7,12 +7,15 @@ import json
 import logging
 import os
 import re
+import time
 import uuid
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from aws_lambda_powertools import Logger
 
+from streamcache import logs
 from streamcache.logs import InfoLine, dumps, message_or_json, powertools_logger
 
 
@@ -157,3 +160,24 @@ def test_info_line_never_raises_when_the_stream_fails(capsys: pytest.CaptureFixt
 
     InfoLine(new_logger(Broken()))("batch applied", FIELDS)
     assert "BrokenPipeError" in capsys.readouterr().err  # reported as logging reports it
+
+
+@pytest.mark.parametrize("utc", [False, True])
+def test_info_line_timestamps_across_seconds_are_the_formatters(
+    utc: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stream = io.StringIO()
+    logger = new_logger(stream, utc=utc)
+    line = InfoLine(logger)
+    clock = iter([1700000000.5, 1700000000.999, 1700000001.25, 1700000000.0])  # back in time too
+    monkeypatch.setattr(logs, "time", SimpleNamespace(time=lambda: next(clock), strftime=time.strftime))
+    created = [1700000000.5, 1700000000.999, 1700000001.25, 1700000000.0]
+    for _ in created:
+        line("batch applied", FIELDS)
+    formatter = logger.registered_formatter
+    expected = [
+        formatter.formatTime(logging.makeLogRecord({"created": c, "msecs": int((c - int(c)) * 1000) + 0.0}))
+        for c in created
+    ]
+    assert [x["timestamp"] for x in written(stream)] == expected
+    assert ",999" in expected[1] and ",250" in expected[2]  # milliseconds cut, never rounded up
