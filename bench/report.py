@@ -55,6 +55,10 @@ def throughput(result: Results) -> str:
         text.append(render(["throughput ratio by batch size", *by_size], [_ratio_row(r) for r in rows]))
     if result.get("latency_us"):
         text.append(latency(result["latency_us"]))
+    log_line = result.get("log_line_us")
+    if log_line:
+        cells = ", ".join(f"{name} {_p50_p99(figure)}" for name, figure in log_line.items())
+        text.append(f"the handler's per-batch INFO line, us p50 / p99: {cells}")
     return "\n".join(text)
 
 

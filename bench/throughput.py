@@ -160,6 +160,7 @@ def run(rig: Rig) -> dict[str, Any]:
             series[name][str(size)] = stats.rate(size, stats.median(runs[name]))
         if size in LATENCY_SIZES:
             latency[str(size)] = {name: latency_us(seconds) for name, seconds in runs.items()}
+    log_line = log_line_us(reps_for(1, rig.quick))
     distinct = _distinct_keys(rig, runners)
     spread = rig.workload.records(TARGET_SIZE, distinct=True)
     server_us = {name: server_us_per_call(rig, runners[name], spread) for name in (OURS, BARE)}
@@ -168,6 +169,7 @@ def run(rig: Rig) -> dict[str, Any]:
         "sizes": list(SIZES),
         "records_per_s": series,
         "latency_us": latency,
+        "log_line_us": log_line,
         "distinct_keys_10000": distinct,
         "server_us_per_call_10000_distinct": server_us,
         "redis_benchmark": redis_benchmark(rig.port, 20000 if rig.quick else 100000),
@@ -175,6 +177,26 @@ def run(rig: Rig) -> dict[str, Any]:
         "ratios_at_10000": _ratios(series),
         "ratios_by_size": ratios_by_size(series),
     }
+
+
+def log_line_us(reps: int) -> dict[str, dict[str, float]]:
+    """The handler's per-batch INFO line, p50 / p99 us: Powertools' ``logger.info`` and ``logs.InfoLine``.
+
+    Same line, same fields, taking turns, each after a collection like every
+    contender (stdout is silenced by the caller).
+    """
+    import invalidator.handler as module
+
+    fields = dict.fromkeys(module._SUMMARY, 1)
+    writers = {
+        "logger.info": lambda: module.logger.info("batch applied", extra=fields),
+        "InfoLine": lambda: module.batch_applied("batch applied", fields),
+    }
+    seconds: dict[str, list[float]] = {name: [] for name in writers}
+    for _ in range(reps):
+        for name, write in writers.items():
+            seconds[name].append(timed(write))
+    return {name: latency_us(values) for name, values in seconds.items()}
 
 
 def ratios_by_size(series: dict[str, dict[str, float]]) -> dict[str, dict[str, float | None]]:

@@ -54,9 +54,9 @@ class InfoLine:
     """One hot INFO line, written as ``logger.info`` would write it, without the standard library's machinery.
 
     The invalidator writes one INFO line per batch. Through ``logger.info`` it
-    costs 21 us warm and about 80 us right after a garbage collection, as much
-    as the batch's own Redis round trip: most of it is the LogRecord (caller,
-    thread and process lookups), the filters and the handler chain. This
+    cost about as much as a one-record batch's Redis round trip (make bench
+    times both): most of it is the LogRecord (caller, thread and process
+    lookups), the filters and the handler chain. This
     builds the same fields from the same formatter's state (key order,
     appended and thread-local keys, timestamp format, X-Ray trace id,
     serializer) and writes them to the same stream. Whatever it could not

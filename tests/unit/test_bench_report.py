@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 import bench.__main__ as bench_main
 from bench import docs, report, throughput
 
@@ -86,3 +88,22 @@ def test_quick_runs_write_outside_the_tracked_results() -> None:
     assert bench_main.QUICK_OUT != bench_main.HERE
     ignored = (Path(bench_main.HERE).parent / ".gitignore").read_text().splitlines()
     assert f"{bench_main.QUICK_OUT.relative_to(bench_main.HERE.parent)}/" in ignored
+
+
+def test_the_log_line_figures_are_reported_when_measured() -> None:
+    found = results(handler_over_loop=1.2, cluster_ratio=0.9, process_p50=65.0)["throughput"]
+    assert "INFO line" not in report.throughput(found)
+    found["log_line_us"] = {"logger.info": {"p50": 40.2, "p99": 90.0}, "InfoLine": {"p50": 12.0, "p99": 30.4}}
+    line = report.throughput(found).splitlines()[-1]
+    assert line == "the handler's per-batch INFO line, us p50 / p99: logger.info 40 / 90, InfoLine 12 / 30"
+
+
+def test_the_log_line_is_timed_both_ways(monkeypatch: pytest.MonkeyPatch) -> None:
+    import invalidator.handler as module
+
+    calls: list[str] = []
+    monkeypatch.setattr(module.logger, "info", lambda *a, **k: calls.append("logger.info"))
+    monkeypatch.setattr(module, "batch_applied", lambda *a: calls.append("InfoLine"))
+    figures = throughput.log_line_us(3)
+    assert calls == ["logger.info", "InfoLine"] * 3
+    assert set(figures) == {"logger.info", "InfoLine"} and all(f["p50"] > 0 for f in figures.values())
