@@ -56,14 +56,14 @@ class InfoLine:
     The invalidator writes one INFO line per batch. Through ``logger.info`` it
     cost about as much as a one-record batch's Redis round trip (make bench
     times both): most of it is the LogRecord (caller, thread and process
-    lookups), the filters and the handler chain. This
-    builds the same fields from the same formatter's state (key order,
-    appended and thread-local keys, timestamp format, X-Ray trace id,
-    serializer) and writes them to the same stream. Whatever it could not
-    reproduce exactly goes through ``logger.info`` instead: a level that
-    drops INFO, any filter, another handler or formatter (pytest's capture
-    included), a handler further up that would also see the record, log
-    buffering, or a field named like a standard record attribute.
+    lookups), the filters and the handler chain. This builds the same fields
+    from the same formatter's state (key order, appended and thread-local
+    keys, timestamp format, X-Ray trace id, serializer) and writes them to
+    the same stream. Whatever it could not reproduce exactly goes through
+    ``logger.info`` instead: a level that drops INFO, any filter, another
+    handler or formatter, a handler further up that would also see the
+    record (pytest's capture), log buffering, or a field named like a
+    standard record attribute.
     """
 
     def __init__(self, logger: Logger) -> None:
