@@ -16,15 +16,15 @@ from typing import Any
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from streamcache import entry, metrics
+from streamcache import entry, metrics, routing
 from streamcache.batch import Plan, batch_response, first_unapplied, plan_batch, records_of
-from streamcache.errors import UnknownTableError
+from streamcache.errors import RecordError, UnknownTableError
 from streamcache.held_connections import Held
 from streamcache.keys import table_from_arn
 from streamcache.layouts import Layouts
 from streamcache.ops import sampling
 from streamcache.partitions import TableIndexes, marker_commands, record_markers
-from streamcache.protocol import APPLIED, INVALIDATED, SKIPPED, Outcome, Scripts, apply_commands
+from streamcache.protocol import APPLIED, INVALIDATED, SKIPPED, Outcome, Scripts, apply_commands, apply_one
 from streamcache.records import Command, command_for, record_key
 from streamcache.schema import KeySchemas
 from streamcache.settings import Settings
@@ -60,9 +60,17 @@ class Invalidator:
         self._scripts = Scripts.register(client)
         self._clock = clock
         self._connections = Held()  # one invocation at a time: keep a connection per node
+        # One-record batches in one round trip: a single node, no replica acks, no partition markers.
+        self._one_record_path = (
+            not routing.is_cluster(client) and settings.redis_min_replica_acks == 0 and layouts is None
+        )
 
     def process(self, event: object) -> BatchResult:
         records = records_of(event)
+        if len(records) == 1 and self._one_record_path:
+            result = self._one(records)
+            if result is not None:
+                return result
         prefix = self._settings.key_prefix
         plan = plan_batch(records, lambda r: record_key(r, self._schemas, prefix), command_for)
         markers: list[list[str] | None] = []
@@ -76,6 +84,34 @@ class Invalidator:
         if moves:
             result.counts["markers"] = sum(1 for key in moves if outcomes[key] == APPLIED)
         return result
+
+    def _one(self, records: list[dict[str, Any]]) -> BatchResult | None:
+        """A one-record batch, the usual one on a quiet stream, without the batch machinery around its write.
+
+        The same key, command, outcome and result as the general path; None
+        when the record has no usable key or the write needs the general path's
+        recovery (``apply_one``), and ``process`` runs the general path.
+        """
+        record = records[0]
+        try:
+            key = record_key(record, self._schemas, self._settings.key_prefix)
+        except RecordError:
+            return None
+        command = command_for(record, key)
+        outcome = apply_one(
+            self._client,
+            self._scripts.apply,
+            command,
+            self._settings.cache_ttl_seconds,
+            fill_margin_ms=self._settings.fill_clock_margin_ms,
+            connections=self._connections,
+        )
+        if outcome is None:
+            return None
+        plan = Plan([record["dynamodb"]["SequenceNumber"]], [key], {key: command})
+        outcomes = {key: outcome}
+        sampling.offer(self._client, plan.commands.values(), outcomes)
+        return self._result(records, plan, outcomes, [])
 
     def _markers(self, records: list[dict[str, Any]], plan: Plan, layouts: Layouts) -> list[list[str] | None]:
         """Per record, the query-cache partition markers it moves (None: cannot be known now)."""

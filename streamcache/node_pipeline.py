@@ -176,7 +176,7 @@ class NodeGroup:
         pool = self._pool(node)
         if pool is None:
             return _cluster_pipeline(self.client, args, shape).replies()
-        replies = on_connection(pool, self.connections, lambda conn: _read(_write(conn, args), len(args)))
+        replies = on_connection(pool, self.connections, lambda conn: write_and_read(conn, args))
         return shape.outcomes(replies)
 
     def _queue(
@@ -188,8 +188,7 @@ class NodeGroup:
         for c in commands:
             if asking:  # ASK: the target accepts the next command for a slot it is importing
                 args.append(("ASKING",))
-            stored = c.kind + c.version.encode("ascii") + c.payload  # the entry, as apply.lua's ARGV[3]
-            args.append(("EVALSHA", sha, 1, c.key, c.kind, c.version, stored, ttl, c.created_ms, margin))
+            args.append(apply_call(sha, c, ttl, margin))
         waits = self.acks.replicas > 0 and (node is not None or self._direct or not self._cluster)
         if waits:
             args.append(("WAIT", self.acks.replicas, self.acks.timeout_ms))
@@ -250,6 +249,17 @@ class NodeGroup:
             for i, outcome in zip(missing, again, strict=True):
                 outcomes[i] = outcome
         return outcomes
+
+
+def apply_call(sha: str, c: Command, ttl: int, fill_margin_ms: int) -> tuple[Any, ...]:
+    """The wire command that runs ``apply.lua`` (as ``sha``) for ``c``, KEYS and ARGV as its header says."""
+    stored = c.kind + c.version.encode("ascii") + c.payload  # the entry, as apply.lua's ARGV[3]
+    return ("EVALSHA", sha, 1, c.key, c.kind, c.version, stored, ttl, c.created_ms, fill_margin_ms)
+
+
+def write_and_read(conn: Any, args: list[tuple[Any, ...]]) -> list[Any]:
+    """Send ``args`` in one write, then read one reply per command (see ``_write`` and ``_read``)."""
+    return _read(_write(conn, args), len(args))
 
 
 def _write(conn: Any, args: list[tuple[Any, ...]]) -> Any:

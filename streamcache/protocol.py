@@ -26,8 +26,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from streamcache import routing
 from streamcache.errors import ReplicaAckError
-from streamcache.held_connections import BORROWED, Connections
-from streamcache.node_pipeline import Acks, NodeGroup, Outcome
+from streamcache.held_connections import BORROWED, Connections, on_connection
+from streamcache.node_pipeline import Acks, NodeGroup, Outcome, apply_call, write_and_read
 from streamcache.records import Command
 
 _UNREACHABLE = (RedisConnectionError, RedisTimeoutError)
@@ -119,6 +119,36 @@ def apply_commands(
     if any(isinstance(err, _UNREACHABLE) for err in down.values()) and routing.is_cluster(client):
         _STALE_SLOT_MAPS.add(client)
     return [outcomes[i] for i in range(len(commands))]  # KeyError, never a silent default
+
+
+def apply_one(
+    client: Any,
+    script: Script,
+    command: Command,
+    ttl_seconds: int,
+    *,
+    fill_margin_ms: int = 1000,
+    connections: Connections = BORROWED,
+) -> Outcome | None:
+    """``apply_commands`` for one command on a single node without replica acks, or None.
+
+    The common case of a quiet stream (one record a batch) in one round trip
+    and none of the general path's grouping and chunking. The outcome is
+    APPLIED, SKIPPED or INVALIDATED, or the error when Redis stayed
+    unreachable through the connection's retries: what ``apply_commands``
+    would answer. None for everything ``apply_commands`` recovers from
+    (NOSCRIPT, READONLY, a refused write, any other error): the caller runs
+    the general path, which sends the write again, harmlessly (it is versioned).
+    """
+    assert not routing.is_cluster(client), "a cluster's commands go through apply_commands"
+    call = [apply_call(script.sha, command, ttl_seconds, fill_margin_ms)]
+    try:
+        (reply,) = on_connection(client.connection_pool, connections, lambda conn: write_and_read(conn, call))
+    except _UNREACHABLE as err:
+        return err
+    except RedisError:
+        return None
+    return reply if type(reply) is int and reply in (APPLIED, SKIPPED, INVALIDATED) else None
 
 
 def run_groups(groups: Sequence[NodeGroup], down: dict[str, RedisError]) -> list[list[Outcome]]:
