@@ -156,16 +156,17 @@ class Invalidator:
         outcomes: dict[str, Outcome],
         markers: list[list[str] | None],
     ) -> BatchResult:
-        failed_keys = {key for key, o in outcomes.items() if isinstance(o, Exception)}
-        first = first_unapplied(plan, failed_keys, markers)
-        result = BatchResult(batch_response(plan.sequence_numbers, first))
-        result.counts = _counts(plan, outcomes)
-        result.lag = metrics.lag(metrics.creation_times(records), self._clock())
-        result.unusable = [(plan.sequence_numbers[i], why) for i, why in plan.unusable]
-        errors = [o for o in outcomes.values() if isinstance(o, Exception)]
-        result.redis_error = type(errors[0]).__name__ if errors else None
-        result.first_failed = None if first is None else plan.sequence_numbers[first]
-        return result
+        failed = {key: o for key, o in outcomes.items() if isinstance(o, Exception)}
+        first = first_unapplied(plan, set(failed), markers)
+        seqs = plan.sequence_numbers
+        return BatchResult(
+            batch_response(seqs, first),
+            _counts(plan, outcomes),
+            metrics.lag(metrics.creation_times(records), self._clock()),
+            [(seqs[i], why) for i, why in plan.unusable],
+            type(next(iter(failed.values()))).__name__ if failed else None,
+            None if first is None else seqs[first],
+        )
 
 
 def _layout(layouts: Layouts, table: str) -> TableIndexes | bool:
