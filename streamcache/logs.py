@@ -86,7 +86,7 @@ class InfoLine:
 
     def __call__(self, message: str, fields: Mapping[str, object]) -> None:
         handler = self._direct_handler() if _RESERVED.isdisjoint(fields) else None
-        line = None if handler is None else self._line(handler, message, fields, sys._getframe(1))
+        line = self._line(handler, message, fields, sys._getframe(1)) if handler else None
         if handler is None or line is None:
             self._logger.info(message, extra=dict(fields), stacklevel=3)  # location: our caller
             return
@@ -152,7 +152,7 @@ class InfoLine:
         log.update(fields)
         log["message"] = _message(formatter, message)
         if formatter.serialize_stacktrace:
-            log["stack_trace"] = None
+            log.pop("stack_trace", None)  # Powertools sets it to the record's traceback: none here
         log["xray_trace_id"] = formatter._get_latest_trace_id()
         return formatter.serialize(log={k: v for k, v in log.items() if v is not None})
 
