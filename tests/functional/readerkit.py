@@ -17,6 +17,7 @@ from moto import mock_aws
 
 import invalidator.handler as invalidator_handler
 import reader.handler as reader_handler
+from reader import observe
 from reader import runtime as reader_runtime
 from streamcache import aws
 from streamcache.local import events
@@ -58,6 +59,7 @@ def reader_env(
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     reader_runtime.reset()
+    observe.pending.clear()  # nothing due from another test: a flush takes the cache's counters with it
     invalidator_handler.reset()
     yield env
     reader_runtime.reset()
