@@ -91,40 +91,41 @@ class Pending:
 
     interval_s: float
     clock: Callable[[], float] = time.monotonic
-    values: dict[str, list[float]] = field(default_factory=dict)
-    invocations: int = 0
+    # Per invocation, its counts (kept as given, never changed after) and its lag: an append per
+    # invocation, turned into one list of values per metric once per flush (``take``).
+    batches: list[tuple[Mapping[str, int], Lag | None]] = field(default_factory=list)
     flushed_at: float = float("-inf")  # a new environment's first invocation publishes at once
 
     def add(self, counts: Mapping[str, int], batch_lag: Lag | None) -> None:
         """One invocation: every count (zeros too, so averages are per invocation), its lag if known."""
-        values = self.values
-        for key, name in COUNT_METRICS.items():
-            values.setdefault(name, []).append(float(counts.get(key, 0)))
-        if batch_lag is not None:
-            values.setdefault(LAG_P50, []).append(batch_lag.p50_ms)
-            values.setdefault(LAG_MAX, []).append(batch_lag.max_ms)
-        self.invocations += 1
+        self.batches.append((counts, batch_lag))
 
     def due(self, urgent: bool = False) -> bool:
         """Whether to flush at the end of this invocation."""
-        if not self.invocations:
+        if not self.batches:
             return False
-        return urgent or self.invocations >= MAX_VALUES or self.clock() - self.flushed_at >= self.interval_s
+        return urgent or len(self.batches) >= MAX_VALUES or self.clock() - self.flushed_at >= self.interval_s
 
     def take(self) -> dict[str, dict[str, Any]]:
         """Everything pending, as Powertools' metric set; pending starts again empty."""
-        metric_set = {
+        batches, self.batches = self.batches, []
+        self.flushed_at = self.clock()
+        values: dict[str, list[float]] = {}
+        if batches:
+            for key, name in COUNT_METRICS.items():
+                values[name] = [float(counts.get(key, 0)) for counts, _ in batches]
+        lags = [batch_lag for _, batch_lag in batches if batch_lag is not None]
+        if lags:
+            values[LAG_P50] = [batch_lag.p50_ms for batch_lag in lags]
+            values[LAG_MAX] = [batch_lag.max_ms for batch_lag in lags]
+        return {
             name: {
                 "Unit": MILLISECONDS if name in (LAG_P50, LAG_MAX) else COUNT,
                 "StorageResolution": STANDARD_RESOLUTION,
-                "Value": values,
+                "Value": series,
             }
-            for name, values in self.values.items()
+            for name, series in values.items()
         }
-        self.values = {}
-        self.invocations = 0
-        self.flushed_at = self.clock()
-        return metric_set
 
 
 def flush_interval_s(environ: Mapping[str, str], warn: Callable[[str], None]) -> float:
