@@ -22,7 +22,7 @@ from streamcache import metrics as batch_metrics
 from streamcache.batch import batch_response, records_of
 from streamcache.connection import INVALIDATOR_TIMEOUTS, redis_client
 from streamcache.layouts import Layouts, describe_table_with_boto3
-from streamcache.logs import InfoLine, powertools_logger
+from streamcache.logs import InfoLine, PendingLine, powertools_logger
 from streamcache.records import sequence_number
 from streamcache.schema import KeySchemas, describe_with_boto3
 from streamcache.settings import Settings
@@ -83,9 +83,10 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         invalidator = runtime()
     except RedisClusterException as err:
         return _unreachable_at_init(event, err)
+    line = batch_applied.pending("batch applied")  # prepared while a one-record batch's write is out
     with aws.invocation(context):  # DescribeTable never runs past the function's timeout
-        result = invalidator.process(event)
-    _publish(result)
+        result = invalidator.process(event, meanwhile=line.prepare)
+    _publish(result, line)
     return result.response
 
 
@@ -111,14 +112,14 @@ def _count(counts: dict[str, int], lag: batch_metrics.Lag | None) -> None:
         batch_metrics.publish(metrics, pending.take())
 
 
-def _publish(result: BatchResult) -> None:
-    """The invocation's metric values and its one log line."""
+def _publish(result: BatchResult, line: PendingLine) -> None:
+    """The invocation's metric values and its one log line (``line`` when every record applied)."""
     _count(result.counts, result.lag)
     for seq, why in result.unusable:
         logger.warning("record has no usable cache key", sequence_number=seq, reason=why)
     summary: dict[str, object] = {k: result.counts[k] for k in _SUMMARY}
     if result.first_failed is None:
-        batch_applied("batch applied", summary)
+        line(summary)
     else:
         summary.update(
             resume_at=result.first_failed,

@@ -65,10 +65,17 @@ class Invalidator:
             not routing.is_cluster(client) and settings.redis_min_replica_acks == 0 and layouts is None
         )
 
-    def process(self, event: object) -> BatchResult:
+    def process(self, event: object, meanwhile: Callable[[], object] | None = None) -> BatchResult:
+        """Apply one stream batch.
+
+        ``meanwhile``: the caller's own work for this batch (its log line's
+        time, say), run while Redis runs a one-record batch's write, so that
+        round trip hides it. Elsewhere it is not run: the caller does that
+        work itself afterwards. Safe to repeat, never raising (``write_and_read``).
+        """
         records = records_of(event)
         if len(records) == 1 and self._one_record_path:
-            result = self._one(records)
+            result = self._one(records, meanwhile)
             if result is not None:
                 return result
         prefix = self._settings.key_prefix
@@ -80,17 +87,21 @@ class Invalidator:
             moves = marker_commands(records, [m or () for m in markers])
         outcomes = self._write([*plan.commands.values(), *moves.values()])
         sampling.offer(self._client, plan.commands.values(), outcomes)  # consistency checker's samples
-        result = self._result(records, plan, outcomes, markers)
+        result = self._result(records, plan, outcomes, markers, self._lag(records))
         if moves:
             result.counts["markers"] = sum(1 for key in moves if outcomes[key] == APPLIED)
         return result
 
-    def _one(self, records: list[dict[str, Any]]) -> BatchResult | None:
+    def _one(
+        self, records: list[dict[str, Any]], meanwhile: Callable[[], object] | None
+    ) -> BatchResult | None:
         """A one-record batch, the usual one on a quiet stream, without the batch machinery around its write.
 
         The same key, command, outcome and result as the general path; None
         when the record has no usable key or the write needs the general path's
-        recovery (``apply_one``), and ``process`` runs the general path.
+        recovery (``apply_one``), and ``process`` runs the general path. While
+        Redis runs the write, the result it will most likely give (applied) is
+        made, and ``meanwhile`` runs.
         """
         record = records[0]
         try:
@@ -98,6 +109,14 @@ class Invalidator:
         except RecordError:
             return None
         command = command_for(record, key)
+        plan = Plan([record["dynamodb"]["SequenceNumber"]], [key], {key: command})
+        applied: list[BatchResult] = []  # the result if the write applies (the usual), made while it is out
+
+        def during_write() -> None:
+            applied[:] = [self._result(records, plan, {key: APPLIED}, [], self._lag(records))]
+            if meanwhile is not None:
+                meanwhile()
+
         outcome = apply_one(
             self._client,
             self._scripts.apply,
@@ -105,13 +124,15 @@ class Invalidator:
             self._settings.cache_ttl_seconds,
             fill_margin_ms=self._settings.fill_clock_margin_ms,
             connections=self._connections,
+            meanwhile=during_write,
         )
         if outcome is None:
             return None
-        plan = Plan([record["dynamodb"]["SequenceNumber"]], [key], {key: command})
         outcomes = {key: outcome}
         sampling.offer(self._client, plan.commands.values(), outcomes)
-        return self._result(records, plan, outcomes, [])
+        if applied and outcome == APPLIED:
+            return applied[0]
+        return self._result(records, plan, outcomes, [], applied[0].lag if applied else self._lag(records))
 
     def _markers(self, records: list[dict[str, Any]], plan: Plan, layouts: Layouts) -> list[list[str] | None]:
         """Per record, the query-cache partition markers it moves (None: cannot be known now)."""
@@ -149,12 +170,16 @@ class Invalidator:
             )
         return outcomes
 
+    def _lag(self, records: list[dict[str, Any]]) -> metrics.Lag | None:
+        return metrics.lag(metrics.creation_times(records), self._clock())
+
     def _result(
         self,
         records: list[dict[str, Any]],
         plan: Plan,
         outcomes: dict[str, Outcome],
         markers: list[list[str] | None],
+        lag: metrics.Lag | None,
     ) -> BatchResult:
         failed = {key: o for key, o in outcomes.items() if isinstance(o, Exception)}
         first = first_unapplied(plan, set(failed), markers)
@@ -162,7 +187,7 @@ class Invalidator:
         return BatchResult(
             batch_response(seqs, first),
             _counts(plan, outcomes),
-            metrics.lag(metrics.creation_times(records), self._clock()),
+            lag,
             [(seqs[i], why) for i, why in plan.unusable],
             type(next(iter(failed.values()))).__name__ if failed else None,
             None if first is None else seqs[first],

@@ -71,6 +71,7 @@ class InfoLine:
         self._std = logging.getLogger(logger.name)
         self._second: tuple[int, Any] = (-1, None)  # (epoch second, converter) of the parts below
         self._around_ms = ("", "")  # the default timestamp's text before and after the milliseconds
+        self._last: _Written | None = None  # the last line written here: the likely next (``PendingLine``)
 
     def _timestamp(self, formatter: LambdaPowertoolsFormatter, created: float, msecs: float) -> str:
         """``formatter.formatTime``; the default format's text around the milliseconds kept for the second."""
@@ -85,17 +86,65 @@ class InfoLine:
         return "%s%03d%s" % (self._around_ms[0], msecs, self._around_ms[1])  # noqa: UP031 (as formatTime)
 
     def __call__(self, message: str, fields: Mapping[str, object]) -> None:
-        handler = self._direct_handler() if _RESERVED.isdisjoint(fields) else None
-        line = self._line(handler, message, fields, sys._getframe(1)) if handler else None
-        if handler is None or line is None:
-            self._logger.info(message, extra=dict(fields), stacklevel=3)  # location: our caller
+        self._write(self._ahead(message), message, fields, sys._getframe(1))
+
+    def pending(self, message: str) -> PendingLine:
+        """The next line, whose every part but its fields and location may be worked out ahead."""
+        return PendingLine(self, message)
+
+    def _ahead(self, message: str) -> _Ahead | None:
+        """The line as far as it is known before its fields and caller; None: ``logger.info`` writes it."""
+        handler = self._direct_handler()
+        if handler is None:
+            return None
+        formatter = handler.formatter
+        assert isinstance(formatter, LambdaPowertoolsFormatter)
+        created = time.time()
+        msecs = int((created - int(created)) * 1000) + 0.0  # as LogRecord
+        record: dict[str, Any] = {
+            "name": self._std.name,
+            "msg": message,
+            "levelname": "INFO",
+            "levelno": logging.INFO,
+            "funcName": "",  # the caller's: known when the line is written
+            "lineno": 0,
+            "created": created,
+            "msecs": msecs,
+            "asctime": self._timestamp(formatter, created, msecs),
+        }
+        log: dict[str, Any] = {}
+        located: dict[str, str] = {}  # key -> its format, where that names the caller
+        for keys in (formatter.log_format, formatter.thread_safe_get_current_keys()):
+            for key, value in keys.items():
+                located.pop(key, None)  # a thread-local key given again replaces the format's
+                if value and key in _RESERVED:
+                    if not isinstance(value, str):
+                        return None  # Powertools refuses it: let it say so
+                    try:
+                        log[key] = value % record
+                    except (KeyError, TypeError, ValueError):
+                        return None  # names another record attribute: the full path has it
+                    if "%(funcName)" in value or "%(lineno)" in value:
+                        located[key] = value
+                else:
+                    log[key] = value
+        trace_id = formatter._get_latest_trace_id()
+        return _Ahead(handler, formatter, record, log, located, _message(formatter, message), trace_id)
+
+    def _write(
+        self, ahead: _Ahead | None, message: str, fields: Mapping[str, object], caller: FrameType
+    ) -> None:
+        if ahead is None or not _RESERVED.isdisjoint(fields):
+            self._logger.info(message, extra=dict(fields), stacklevel=4)  # location: the caller of our caller
             return
-        with handler.lock or nullcontext():
-            try:
-                handler.stream.write(line + handler.terminator)
-                handler.flush()
-            except Exception:  # as StreamHandler.emit: logging never raises into the caller
-                handler.handleError(logging.makeLogRecord({"msg": message}))
+        written = _written(caller, fields)
+        try:
+            line = _line(ahead, fields, written.func, written.lineno)
+        except Exception:  # as Handler.emit: what the serializer refuses is reported, never raised
+            ahead.handler.handleError(logging.makeLogRecord({"msg": message}))
+            return
+        _emit(ahead.handler, line, message)
+        self._last = written
 
     def _direct_handler(self) -> logging.StreamHandler[Any] | None:
         """The one handler that would write the line, when nothing else would see or change it."""
@@ -114,47 +163,109 @@ class InfoLine:
             return None
         return handler if _suppressed_above(std) else None
 
-    def _line(
-        self,
-        handler: logging.StreamHandler[Any],
-        message: str,
-        fields: Mapping[str, object],
-        caller: FrameType,
-    ) -> str | None:
-        """Powertools' formatter's output for this record; None when a format needs what is not here."""
-        formatter = handler.formatter
-        assert isinstance(formatter, LambdaPowertoolsFormatter)
-        created = time.time()
-        msecs = int((created - int(created)) * 1000) + 0.0  # as LogRecord
-        record = {
-            "name": self._std.name,
-            "msg": message,
-            "levelname": "INFO",
-            "levelno": logging.INFO,
-            "funcName": caller.f_code.co_name,
-            "lineno": caller.f_lineno,
-            "created": created,
-            "msecs": msecs,
-        }
-        record["asctime"] = self._timestamp(formatter, created, msecs)
-        log: dict[str, Any] = {}
-        for keys in (formatter.log_format, formatter.thread_safe_get_current_keys()):
-            for key, value in keys.items():
-                if value and key in _RESERVED:
-                    if not isinstance(value, str):
-                        return None  # Powertools refuses it: let it say so
-                    try:
-                        log[key] = value % record
-                    except (KeyError, TypeError, ValueError):
-                        return None  # names another record attribute: the full path has it
-                else:
-                    log[key] = value
-        log.update(fields)
-        log["message"] = _message(formatter, message)
-        if formatter.serialize_stacktrace:
-            log.pop("stack_trace", None)  # Powertools sets it to the record's traceback: none here
-        log["xray_trace_id"] = formatter._get_latest_trace_id()
-        return formatter.serialize(log={k: v for k, v in log.items() if v is not None})
+
+class PendingLine:
+    """One invocation's line: ``prepare`` works it out ahead of its fields, the call writes it.
+
+    The invalidator prepares its per-batch line while Redis runs a one-record
+    batch's write, so that round trip hides the line's cost; the line then
+    carries the time the write was sent. A quiet stream's lines differ only
+    in their time: ``prepare`` writes out the whole line as if its caller and
+    fields were the last line's, and the call writes that text when they are
+    (same keys in the same order, equal values of the same types). Otherwise,
+    or unprepared, the call does the rest, as ``InfoLine`` does.
+    """
+
+    __slots__ = ("_ahead", "_guess", "_info", "_message", "_prepared", "_text")
+
+    def __init__(self, info: InfoLine, message: str) -> None:
+        self._info = info
+        self._message = message
+        self._prepared = False
+        self._ahead: _Ahead | None = None
+        self._guess: _Written | None = None
+        self._text: str | None = None  # the line, if ``_guess`` is right
+
+    def prepare(self) -> None:
+        ahead = self._info._ahead(self._message)
+        guess = self._info._last
+        self._ahead, self._prepared, self._guess = ahead, True, guess
+        if ahead is not None and guess is not None:
+            try:  # it serialized before, but a value in it may have changed since
+                self._text = _line(ahead, dict(guess.items), guess.func, guess.lineno)
+            except Exception:  # never raised while Redis runs a write: the call builds and reports it
+                self._text = None
+
+    def __call__(self, fields: Mapping[str, object]) -> None:
+        caller = sys._getframe(1)
+        if self._text is not None and self._ahead is not None and _same(self._guess, caller, fields):
+            _emit(self._ahead.handler, self._text, self._message)
+            return
+        ahead = self._ahead if self._prepared else self._info._ahead(self._message)
+        self._info._write(ahead, self._message, fields, caller)
+
+
+class _Ahead(NamedTuple):
+    """A line's parts known before its fields and caller (see ``InfoLine._ahead``)."""
+
+    handler: logging.StreamHandler[Any]
+    formatter: LambdaPowertoolsFormatter
+    record: dict[str, Any]  # what the formats read; the caller's name and line filled in when written
+    log: dict[str, Any]  # the formatter's keys, in order, formatted
+    located: dict[str, str]  # the keys whose format names the caller, formatted again when written
+    message: Any
+    xray_trace_id: str | None
+
+
+class _Written(NamedTuple):
+    """What a line was written with besides ``_Ahead``: its caller's name and line, its fields."""
+
+    func: str
+    lineno: int
+    items: tuple[tuple[str, object], ...]
+    types: tuple[type, ...]  # 1, 1.0 and True are equal, but not in JSON
+
+
+def _written(caller: FrameType, fields: Mapping[str, object]) -> _Written:
+    return _Written(
+        caller.f_code.co_name, caller.f_lineno, tuple(fields.items()), tuple(map(type, fields.values()))
+    )
+
+
+def _same(written: _Written | None, caller: FrameType, fields: Mapping[str, object]) -> bool:
+    """Whether ``_written(caller, fields)`` would equal ``written`` (without building it)."""
+    return (
+        written is not None
+        and caller.f_lineno == written.lineno
+        and caller.f_code.co_name == written.func
+        and tuple(fields.items()) == written.items
+        and tuple(map(type, fields.values())) == written.types
+    )
+
+
+def _emit(handler: logging.StreamHandler[Any], line: str, message: str) -> None:
+    """``handler``'s ``emit`` for a formatted line."""
+    with handler.lock or nullcontext():
+        try:
+            handler.stream.write(line + handler.terminator)
+            handler.flush()
+        except Exception:  # as StreamHandler.emit: logging never raises into the caller
+            handler.handleError(logging.makeLogRecord({"msg": message}))
+
+
+def _line(ahead: _Ahead, fields: Mapping[str, object], func: str, lineno: int) -> str:
+    """Powertools' formatter's output for what ``ahead`` describes, written from ``func`` at ``lineno``."""
+    log = dict(ahead.log)
+    if ahead.located:
+        record = {**ahead.record, "funcName": func, "lineno": lineno}
+        for key, form in ahead.located.items():
+            log[key] = form % record
+    log.update(fields)
+    log["message"] = ahead.message
+    if ahead.formatter.serialize_stacktrace:
+        log.pop("stack_trace", None)  # Powertools sets it to the record's traceback: none here
+    log["xray_trace_id"] = ahead.xray_trace_id
+    return ahead.formatter.serialize(log={k: v for k, v in log.items() if v is not None})
 
 
 class _Stamp(NamedTuple):

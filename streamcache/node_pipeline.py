@@ -257,9 +257,20 @@ def apply_call(sha: str, c: Command, ttl: int, fill_margin_ms: int) -> tuple[Any
     return ("EVALSHA", sha, 1, c.key, c.kind, c.version, stored, ttl, c.created_ms, fill_margin_ms)
 
 
-def write_and_read(conn: Any, args: list[tuple[Any, ...]]) -> list[Any]:
-    """Send ``args`` in one write, then read one reply per command (see ``_write`` and ``_read``)."""
-    return _read(_write(conn, args), len(args))
+def write_and_read(
+    conn: Any, args: list[tuple[Any, ...]], meanwhile: Callable[[], object] | None = None
+) -> list[Any]:
+    """Send ``args`` in one write, then read one reply per command (see ``_write`` and ``_read``).
+
+    ``meanwhile``: the caller's own work, run after the write and before the
+    read, while Redis runs the commands. It runs again if the connection's
+    retry sends them again, so it must be safe to repeat, and it must not
+    raise (the connection would be closed with the replies unread).
+    """
+    _write(conn, args)
+    if meanwhile is not None:
+        meanwhile()
+    return _read(conn, len(args))
 
 
 def _write(conn: Any, args: list[tuple[Any, ...]]) -> Any:

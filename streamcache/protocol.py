@@ -14,7 +14,7 @@ count as not applied (``ReplicaAckError``) and Lambda re-delivers them.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib.resources import files
 from typing import Any
@@ -129,11 +129,13 @@ def apply_one(
     *,
     fill_margin_ms: int = 1000,
     connections: Connections = BORROWED,
+    meanwhile: Callable[[], object] | None = None,
 ) -> Outcome | None:
     """``apply_commands`` for one command on a single node without replica acks, or None.
 
     The common case of a quiet stream (one record a batch) in one round trip
-    and none of the general path's grouping and chunking. The outcome is
+    and none of the general path's grouping and chunking. ``meanwhile`` runs
+    while Redis runs the script (see ``write_and_read``). The outcome is
     APPLIED, SKIPPED or INVALIDATED, or the error when Redis stayed
     unreachable through the connection's retries: what ``apply_commands``
     would answer. None for everything ``apply_commands`` recovers from
@@ -143,7 +145,9 @@ def apply_one(
     assert not routing.is_cluster(client), "a cluster's commands go through apply_commands"
     call = [apply_call(script.sha, command, ttl_seconds, fill_margin_ms)]
     try:
-        (reply,) = on_connection(client.connection_pool, connections, lambda conn: write_and_read(conn, call))
+        (reply,) = on_connection(
+            client.connection_pool, connections, lambda conn: write_and_read(conn, call, meanwhile)
+        )
     except _UNREACHABLE as err:
         return err
     except RedisError:

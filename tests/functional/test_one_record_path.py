@@ -8,6 +8,9 @@ must be identical; the unusual cases must reach the general path's recovery.
 
 from __future__ import annotations
 
+import io
+import json
+import logging
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -15,9 +18,11 @@ from typing import Any
 import pytest
 import redis
 
+import invalidator.handler as invalidator_handler
 from invalidator import processor
 from invalidator.handler import build
 from invalidator.processor import BatchResult, Invalidator
+from streamcache import logs, node_pipeline
 from streamcache.connection import INVALIDATOR_TIMEOUTS, redis_client
 from streamcache.layouts import Layouts
 from streamcache.local import events
@@ -237,3 +242,52 @@ def test_a_one_record_batch_offers_its_sample_to_the_checker(redis_url: str) -> 
         sampling.configure(None)
     samples = [m for m in cache.zrange(config.samples_key, 0, -1) if b"orders-s-1" in m]
     assert len(samples) == 1
+
+
+@pytest.fixture
+def steps(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Each write of commands to Redis and each reading of their replies, in order."""
+    seen: list[str] = []
+    write, read = node_pipeline._write, node_pipeline._read
+    monkeypatch.setattr(node_pipeline, "_write", lambda *a: seen.append("write") or write(*a))
+    monkeypatch.setattr(node_pipeline, "_read", lambda *a: seen.append("read") or read(*a))
+    return seen
+
+
+def test_the_callers_work_runs_while_redis_runs_a_one_record_write(redis_url: str, steps: list[str]) -> None:
+    fast = invalidator(redis_url, "fast:")
+    fast.process(events.event([record("INSERT", "warm", SEQ)]))  # the script is loaded
+    steps.clear()
+    fast.process(events.event([record("INSERT", "a", SEQ + 1)]), meanwhile=lambda: steps.append("meanwhile"))
+    assert steps == ["write", "meanwhile", "read"]
+    steps.clear()
+    two = [record("INSERT", "b", SEQ + 2), record("INSERT", "c", SEQ + 3)]
+    assert fast.process(events.event(two), meanwhile=lambda: steps.append("meanwhile")).counts["applied"] == 2
+    assert (
+        "meanwhile" not in steps and steps.count("write") == 1
+    )  # the general path: the caller does it after
+
+
+def test_a_quiet_streams_log_line_is_written_out_before_the_reply_is_read(
+    invoke: Any, steps: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # In Lambda the root logger's handler drops Powertools' records; here pytest's capture would not.
+    logger = invalidator_handler.logger
+    monkeypatch.setattr(logging.getLogger(logger.name), "propagate", False)
+    stream = io.StringIO()
+    monkeypatch.setattr(logger.registered_handler, "stream", stream)
+    line = logs._line
+    monkeypatch.setattr(logs, "_line", lambda *a: steps.append("line") or line(*a))
+    invoke(events.event([record("INSERT", "warm", SEQ)]))  # the first line: no earlier one to go by
+    steps.clear()
+    assert invoke(events.event([record("INSERT", "a", SEQ + 1)])) == {"batchItemFailures": []}
+    assert steps == ["write", "line", "read"]  # made while Redis ran the write, and not again after
+    first, second = [json.loads(x) for x in stream.getvalue().splitlines()]
+    assert second["message"] == "batch applied" and second["records"] == second["applied"] == 1
+    assert second["location"] == first["location"] and second["location"].startswith("_publish:")
+    assert second["timestamp"] >= first["timestamp"]
+    steps.clear()
+    assert invoke(events.event([record("MODIFY", "a", SEQ)]))["batchItemFailures"] == []  # older: skipped
+    assert steps == ["write", "line", "read", "line"]  # guessed wrong: made again with the real counts
+    third = json.loads(stream.getvalue().splitlines()[2])
+    assert third["skipped_older"] == 1 and third["applied"] == 0

@@ -90,18 +90,18 @@ def assert_same_line(ours: dict[str, Any], default: dict[str, Any]) -> None:
     assert ours == default
 
 
-@pytest.mark.parametrize(
-    "options",
-    [
-        {},
-        {"utc": True},
-        {"use_rfc3339": True},
-        {"datefmt": "%H:%M:%S.%F"},
-        {"log_record_order": ["message", "level", "timestamp"]},
-        {"xray_trace_id": None},
-        {"tenant": "t-1"},  # a key given to the Logger
-    ],
-)
+OPTIONS = [
+    {},
+    {"utc": True},
+    {"use_rfc3339": True},
+    {"datefmt": "%H:%M:%S.%F"},
+    {"log_record_order": ["message", "level", "timestamp"]},
+    {"xray_trace_id": None},
+    {"tenant": "t-1"},  # a key given to the Logger
+]
+
+
+@pytest.mark.parametrize("options", OPTIONS)
 @pytest.mark.parametrize("message", ["batch applied", '{"event": "x"}'])
 def test_info_line_writes_what_logger_info_writes(
     options: dict[str, Any], message: str, monkeypatch: pytest.MonkeyPatch
@@ -181,3 +181,122 @@ def test_info_line_timestamps_across_seconds_are_the_formatters(
     ]
     assert [x["timestamp"] for x in written(stream)] == expected
     assert ",999" in expected[1] and ",250" in expected[2]  # milliseconds cut, never rounded up
+
+
+# PendingLine: the line worked out ahead (while Redis runs a write), written when its fields are known.
+
+
+def pending_and_info(logger: Logger, pending: logs.PendingLine, message: str, fields: dict[str, Any]) -> None:
+    pending(fields), logger.info(message, extra=fields)  # one source line: the same location
+
+
+@pytest.mark.parametrize("options", OPTIONS)
+@pytest.mark.parametrize("message", ["batch applied", '{"event": "x"}'])
+def test_a_prepared_line_writes_what_logger_info_writes_guessed_or_not(
+    options: dict[str, Any], message: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("_X_AMZN_TRACE_ID", "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1")
+    stream = io.StringIO()
+    logger = new_logger(stream, **options)
+    logger.append_keys(request="r-1")
+    logger.thread_safe_append_keys(thread_key="k")
+    line = InfoLine(logger)
+    try:
+        for fields in (FIELDS, FIELDS, {**FIELDS, "records": 4}):  # no guess yet; a right guess; a wrong one
+            pending = line.pending(message)
+            pending.prepare()
+            pending_and_info(logger, pending, message, fields)
+    finally:
+        logger.thread_safe_clear_keys()
+    out = written(stream)
+    assert len(out) == 6 and out[4]["records"] == 4
+    for ours, default in zip(out[::2], out[1::2], strict=True):
+        assert ours["location"] == f"pending_and_info:{pending_and_info.__code__.co_firstlineno + 1}"
+        assert_same_line(ours, default)
+
+
+def test_a_line_like_the_last_is_written_as_prepared_and_only_then(monkeypatch: pytest.MonkeyPatch) -> None:
+    stream = io.StringIO()
+    line = InfoLine(new_logger(stream))
+    built_at_call: list[dict[str, Any]] = []
+    preparing = False
+    real = logs._line
+
+    def counted(ahead: Any, fields: Any, func: str, lineno: int) -> str:
+        if not preparing:
+            built_at_call.append(dict(fields))
+        return real(ahead, fields, func, lineno)
+
+    monkeypatch.setattr(logs, "_line", counted)
+
+    def write(fields: dict[str, Any]) -> int:
+        nonlocal preparing
+        before = len(built_at_call)
+        pending = line.pending("batch applied")
+        preparing = True
+        pending.prepare()
+        preparing = False
+        pending(fields)  # every line from this one source line, but the last
+        return len(built_at_call) - before  # 1: built when written; 0: as prepared
+
+    assert write({"n": 1}) == 1  # nothing to guess from: built when written
+    assert write({"n": 1}) == 0  # the last line's caller and fields: written as prepared
+    assert write({"n": True}) == 1 and write({"n": 1.0}) == 1  # equal, but not in JSON
+    assert write({"m": 0, "n": 1}) == 1 and write({"n": 1, "m": 0}) == 1  # other keys; another order
+    pending = line.pending("batch applied")
+    pending.prepare()
+    pending({"n": 1, "m": 0})  # the same fields from another line
+    out = written(stream)
+    assert [x["n"] for x in out] == [1, 1, True, 1.0, 1, 1, 1] and [type(x["n"]) for x in out[2:4]] == [
+        bool,
+        float,
+    ]
+    assert list(out[4]) != list(out[5]) and out[6]["location"] != out[5]["location"]
+    assert out[6]["location"].startswith("test_a_line_like_the_last_is_written_as_prepared_and_only_then:")
+
+
+def test_a_prepared_line_carries_the_time_it_was_prepared(monkeypatch: pytest.MonkeyPatch) -> None:
+    stream = io.StringIO()
+    logger = new_logger(stream)
+    line = InfoLine(logger)
+    clock = iter([1700000000.25, 1700000009.75])
+    monkeypatch.setattr(logs, "time", SimpleNamespace(time=lambda: next(clock), strftime=time.strftime))
+    prepared = line.pending("batch applied")
+    prepared.prepare()
+    prepared(FIELDS)
+    line.pending("batch applied")(FIELDS)  # not prepared: the time it is written
+    stamps = [x["timestamp"] for x in written(stream)]
+    formatter = logger.registered_formatter
+    assert stamps == [
+        formatter.formatTime(logging.makeLogRecord({"created": c, "msecs": int((c - int(c)) * 1000) + 0.0}))
+        for c in (1700000000.25, 1700000009.75)
+    ]
+
+
+@pytest.mark.parametrize("prepare", [True, False])
+def test_a_pending_line_steps_aside_as_info_line_does(
+    prepare: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    stream = io.StringIO()
+    logger = new_logger(stream, propagate=True)  # pytest's capture on the root logger would see it too
+    pending = InfoLine(logger).pending("batch applied")
+    if prepare:
+        pending.prepare()
+    pending(FIELDS)
+    (record,) = [r for r in caplog.records if r.name == logger.name]
+    assert record.funcName == "test_a_pending_line_steps_aside_as_info_line_does"
+    (line,) = written(stream)
+    assert line["message"] == "batch applied" and line["records"] == 3
+
+
+def test_a_field_the_serializer_refuses_is_reported_never_raised(capsys: pytest.CaptureFixture[str]) -> None:
+    stream = io.StringIO()
+    line = InfoLine(new_logger(stream))
+    line("batch applied", {"bad": {("not", "a", "str"): 1}})  # logger.info reports it the same way
+    assert "Logging error" in capsys.readouterr().err and stream.getvalue() == ""
+    line("batch applied", {"n": [1]})
+    line._last.items[0][1].append({("t",): 1})  # type: ignore[union-attr]  # the last line's fields, changed
+    pending = line.pending("batch applied")
+    pending.prepare()  # guesses them: what cannot be written now
+    pending({"n": 2})
+    assert [x["n"] for x in written(stream)] == [[1], 2]
