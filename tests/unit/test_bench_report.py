@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -104,6 +105,18 @@ def test_the_log_line_is_timed_both_ways(monkeypatch: pytest.MonkeyPatch) -> Non
     calls: list[str] = []
     monkeypatch.setattr(module.logger, "info", lambda *a, **k: calls.append("logger.info"))
     monkeypatch.setattr(module, "batch_applied", lambda *a: calls.append("InfoLine"))
+
+    class Pending:
+        def prepare(self) -> None:
+            calls.append("prepare")
+
+        def __call__(self, fields: object) -> None:
+            calls.append("PendingLine")
+
+    monkeypatch.setattr(
+        throughput, "InfoLine", lambda logger: SimpleNamespace(pending=lambda message: Pending())
+    )
     figures = throughput.log_line_us(3)
-    assert calls == ["logger.info", "InfoLine"] * 3
-    assert set(figures) == {"logger.info", "InfoLine"} and all(f["p50"] > 0 for f in figures.values())
+    assert calls == ["logger.info", "InfoLine", "prepare", "PendingLine"] * 3
+    assert list(figures) == ["logger.info", "InfoLine", "PendingLine, prepared"]
+    assert all(f["p50"] > 0 for f in figures.values())
