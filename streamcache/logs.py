@@ -112,22 +112,10 @@ class InfoLine:
             "msecs": msecs,
             "asctime": self._timestamp(formatter, created, msecs),
         }
-        log: dict[str, Any] = {}
-        located: dict[str, str] = {}  # key -> its format, where that names the caller
-        for keys in (formatter.log_format, formatter.thread_safe_get_current_keys()):
-            for key, value in keys.items():
-                located.pop(key, None)  # a thread-local key given again replaces the format's
-                if value and key in _RESERVED:
-                    if not isinstance(value, str):
-                        return None  # Powertools refuses it: let it say so
-                    try:
-                        log[key] = value % record
-                    except (KeyError, TypeError, ValueError):
-                        return None  # names another record attribute: the full path has it
-                    if "%(funcName)" in value or "%(lineno)" in value:
-                        located[key] = value
-                else:
-                    log[key] = value
+        formatted = _formatted(formatter, record)
+        if formatted is None:
+            return None
+        log, located = formatted
         trace_id = formatter._get_latest_trace_id()
         return _Ahead(handler, formatter, record, log, located, _message(formatter, message), trace_id)
 
@@ -135,7 +123,9 @@ class InfoLine:
         self, ahead: _Ahead | None, message: str, fields: Mapping[str, object], caller: FrameType
     ) -> None:
         if ahead is None or not _RESERVED.isdisjoint(fields):
-            self._logger.info(message, extra=dict(fields), stacklevel=4)  # location: the caller of our caller
+            self._logger.info(
+                message, extra=dict(fields), stacklevel=4
+            )  # location: whoever asked for the line
             return
         written = _written(caller, fields)
         try:
@@ -224,6 +214,32 @@ class _Written(NamedTuple):
     lineno: int
     items: tuple[tuple[str, object], ...]
     types: tuple[type, ...]  # 1, 1.0 and True are equal, but not in JSON
+
+
+def _formatted(
+    formatter: LambdaPowertoolsFormatter, record: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, str]] | None:
+    """The formatter's keys, in order, formatted from ``record``, and those whose format names the caller.
+
+    None when a format needs what ``record`` lacks: the full path has it.
+    """
+    log: dict[str, Any] = {}
+    located: dict[str, str] = {}  # key -> its format
+    for keys in (formatter.log_format, formatter.thread_safe_get_current_keys()):
+        for key, value in keys.items():
+            located.pop(key, None)  # a thread-local key given again replaces the format's
+            if value and key in _RESERVED:
+                if not isinstance(value, str):
+                    return None  # Powertools refuses it: let it say so
+                try:
+                    log[key] = value % record
+                except (KeyError, TypeError, ValueError):
+                    return None  # names another record attribute
+                if "%(funcName)" in value or "%(lineno)" in value:
+                    located[key] = value
+            else:
+                log[key] = value
+    return log, located
 
 
 def _written(caller: FrameType, fields: Mapping[str, object]) -> _Written:
