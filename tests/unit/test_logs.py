@@ -9,6 +9,8 @@ import os
 import re
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import SimpleNamespace
 from typing import Any
 
@@ -101,25 +103,53 @@ OPTIONS = [
 ]
 
 
-@pytest.mark.parametrize("options", OPTIONS)
-@pytest.mark.parametrize("message", ["batch applied", '{"event": "x"}'])
-def test_info_line_writes_what_logger_info_writes(
-    options: dict[str, Any], message: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@contextmanager
+def configured(options: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Iterator[Logger]:
+    """A Logger set up with ``options``, appended and thread-local keys, in a traced invocation.
+
+    Made in the test itself: pytest adds its capture handlers to a logger made in a fixture's setup.
+    """
     monkeypatch.setenv("_X_AMZN_TRACE_ID", "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1")
-    stream = io.StringIO()
-    logger = new_logger(stream, **options)
+    logger = new_logger(io.StringIO(), **options)
     logger.append_keys(request="r-1")
     logger.thread_safe_append_keys(thread_key="k")
-    line = InfoLine(logger)
-    assert line._direct_handler() is not None  # the fast path is the one under test
     try:
-        both(logger, line, message, FIELDS)
+        yield logger
     finally:
         logger.thread_safe_clear_keys()
-    ours, default = written(stream)
-    assert ours["location"] == f"both:{both.__code__.co_firstlineno + 1}"
-    assert_same_line(ours, default)
+
+
+def stream_of(logger: Logger) -> io.StringIO:
+    stream = logger.registered_handler.stream
+    assert isinstance(stream, io.StringIO)
+    return stream
+
+
+def pending_and_info(logger: Logger, pending: logs.PendingLine, message: str, fields: dict[str, Any]) -> None:
+    pending(fields), logger.info(message, extra=fields)  # one source line: the same location
+
+
+@pytest.mark.parametrize("options", OPTIONS)
+@pytest.mark.parametrize("message", ["batch applied", '{"event": "x"}'])
+def test_info_line_and_pending_line_write_what_logger_info_writes(
+    options: dict[str, Any], message: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with configured(options, monkeypatch) as logger:
+        line = InfoLine(logger)
+        assert line._direct_handler() is not None  # the fast path is the one under test
+        both(logger, line, message, FIELDS)
+        # Prepared as the last line: from another source line; then the right guess; then other fields.
+        for fields in (FIELDS, FIELDS, {**FIELDS, "records": 4}):
+            pending = line.pending(message)
+            pending.prepare()
+            pending_and_info(logger, pending, message, fields)
+    out = written(stream_of(logger))
+    assert len(out) == 8 and out[6]["records"] == 4
+    assert out[0]["location"] == f"both:{both.__code__.co_firstlineno + 1}"
+    for ours, default in zip(out[::2], out[1::2], strict=True):
+        if ours is not out[0]:
+            assert ours["location"] == f"pending_and_info:{pending_and_info.__code__.co_firstlineno + 1}"
+        assert_same_line(ours, default)
 
 
 def test_info_line_steps_aside_for_what_it_does_not_reproduce() -> None:
@@ -184,35 +214,6 @@ def test_info_line_timestamps_across_seconds_are_the_formatters(
 
 
 # PendingLine: the line worked out ahead (while Redis runs a write), written when its fields are known.
-
-
-def pending_and_info(logger: Logger, pending: logs.PendingLine, message: str, fields: dict[str, Any]) -> None:
-    pending(fields), logger.info(message, extra=fields)  # one source line: the same location
-
-
-@pytest.mark.parametrize("options", OPTIONS)
-@pytest.mark.parametrize("message", ["batch applied", '{"event": "x"}'])
-def test_a_prepared_line_writes_what_logger_info_writes_guessed_or_not(
-    options: dict[str, Any], message: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("_X_AMZN_TRACE_ID", "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1")
-    stream = io.StringIO()
-    logger = new_logger(stream, **options)
-    logger.append_keys(request="r-1")
-    logger.thread_safe_append_keys(thread_key="k")
-    line = InfoLine(logger)
-    try:
-        for fields in (FIELDS, FIELDS, {**FIELDS, "records": 4}):  # no guess yet; a right guess; a wrong one
-            pending = line.pending(message)
-            pending.prepare()
-            pending_and_info(logger, pending, message, fields)
-    finally:
-        logger.thread_safe_clear_keys()
-    out = written(stream)
-    assert len(out) == 6 and out[4]["records"] == 4
-    for ours, default in zip(out[::2], out[1::2], strict=True):
-        assert ours["location"] == f"pending_and_info:{pending_and_info.__code__.co_firstlineno + 1}"
-        assert_same_line(ours, default)
 
 
 def test_a_line_like_the_last_is_written_as_prepared_and_only_then(monkeypatch: pytest.MonkeyPatch) -> None:
