@@ -68,9 +68,9 @@ class Invalidator:
     def process(self, event: object, meanwhile: Callable[[], object] | None = None) -> BatchResult:
         """Apply one stream batch.
 
-        ``meanwhile``: the caller's own work for this batch (its log line's
-        time, say), run while Redis runs a one-record batch's write, so that
-        round trip hides it. Elsewhere it is not run: the caller does that
+        ``meanwhile``: the caller's own work for this batch (its log line, say),
+        run while Redis runs a one-record batch's write, so that round trip
+        hides it. The general path may not run it: the caller then does that
         work itself afterwards. Safe to repeat, never raising (``write_and_read``).
         """
         records = records_of(event)
