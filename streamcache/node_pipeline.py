@@ -273,8 +273,8 @@ def write_and_read(
     return _read(conn, len(args))
 
 
-def _write(conn: Any, args: list[tuple[Any, ...]]) -> Any:
-    """Send every command in one write; returns ``conn``.
+def _write(conn: Any, args: list[tuple[Any, ...]]) -> None:
+    """Send every command in one write.
 
     Not a redis-py pipeline's ``execute()``: that sends and reads at once, so
     the nodes of a cluster batch would be waited for one after another. With
@@ -287,7 +287,6 @@ def _write(conn: Any, args: list[tuple[Any, ...]]) -> Any:
         conn.send_packed_command([b"".join([_pack(command) for command in args])])
     else:
         conn.send_packed_command(conn.pack_commands(args))
-    return conn
 
 
 def _read(conn: Any, count: int) -> list[Any]:
