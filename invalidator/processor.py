@@ -87,7 +87,7 @@ class Invalidator:
             moves = marker_commands(records, [m or () for m in markers])
         outcomes = self._write([*plan.commands.values(), *moves.values()])
         sampling.offer(self._client, plan.commands.values(), outcomes)  # consistency checker's samples
-        result = self._result(records, plan, outcomes, markers, self._lag(records))
+        result = self._result(plan, outcomes, markers, self._lag(records))
         if moves:
             result.counts["markers"] = sum(1 for key in moves if outcomes[key] == APPLIED)
         return result
@@ -113,7 +113,7 @@ class Invalidator:
         applied: list[BatchResult] = []  # the result if the write applies (the usual), made while it is out
 
         def during_write() -> None:
-            applied[:] = [self._result(records, plan, {key: APPLIED}, [], self._lag(records))]
+            applied[:] = [self._result(plan, {key: APPLIED}, [], self._lag(records))]
             if meanwhile is not None:
                 meanwhile()
 
@@ -132,7 +132,7 @@ class Invalidator:
         sampling.offer(self._client, plan.commands.values(), outcomes)
         if applied and outcome == APPLIED:
             return applied[0]
-        return self._result(records, plan, outcomes, [], applied[0].lag if applied else self._lag(records))
+        return self._result(plan, outcomes, [], applied[0].lag if applied else self._lag(records))
 
     def _markers(self, records: list[dict[str, Any]], plan: Plan, layouts: Layouts) -> list[list[str] | None]:
         """Per record, the query-cache partition markers it moves (None: cannot be known now)."""
@@ -175,7 +175,6 @@ class Invalidator:
 
     def _result(
         self,
-        records: list[dict[str, Any]],
         plan: Plan,
         outcomes: dict[str, Outcome],
         markers: list[list[str] | None],

@@ -166,30 +166,30 @@ class PendingLine:
     or unprepared, the call does the rest, as ``InfoLine`` does.
     """
 
-    __slots__ = ("_ahead", "_guess", "_info", "_message", "_prepared", "_text")
+    __slots__ = ("_ahead", "_guessed", "_info", "_message", "_prepared")
 
     def __init__(self, info: InfoLine, message: str) -> None:
         self._info = info
         self._message = message
         self._prepared = False
         self._ahead: _Ahead | None = None
-        self._guess: _Written | None = None
-        self._text: str | None = None  # the line, if ``_guess`` is right
+        self._guessed: tuple[_Written, str] | None = None  # the last line's caller and fields; the line if so
 
     def prepare(self) -> None:
         ahead = self._info._ahead(self._message)
         guess = self._info._last
-        self._ahead, self._prepared, self._guess = ahead, True, guess
+        self._ahead, self._prepared = ahead, True
         if ahead is not None and guess is not None:
             try:  # it serialized before, but a value in it may have changed since
-                self._text = _line(ahead, dict(guess.items), guess.func, guess.lineno)
+                self._guessed = guess, _line(ahead, dict(guess.items), guess.func, guess.lineno)
             except Exception:  # never raised while Redis runs a write: the call builds and reports it
-                self._text = None
+                self._guessed = None
 
     def __call__(self, fields: Mapping[str, object]) -> None:
         caller = sys._getframe(1)
-        if self._text is not None and self._ahead is not None and _same(self._guess, caller, fields):
-            _emit(self._ahead.handler, self._text, self._message)
+        guessed = self._guessed
+        if guessed is not None and self._ahead is not None and _same(guessed[0], caller, fields):
+            _emit(self._ahead.handler, guessed[1], self._message)
             return
         ahead = self._ahead if self._prepared else self._info._ahead(self._message)
         self._info._write(ahead, self._message, fields, caller)
@@ -248,11 +248,10 @@ def _written(caller: FrameType, fields: Mapping[str, object]) -> _Written:
     )
 
 
-def _same(written: _Written | None, caller: FrameType, fields: Mapping[str, object]) -> bool:
+def _same(written: _Written, caller: FrameType, fields: Mapping[str, object]) -> bool:
     """Whether ``_written(caller, fields)`` would equal ``written`` (without building it)."""
     return (
-        written is not None
-        and caller.f_lineno == written.lineno
+        caller.f_lineno == written.lineno
         and caller.f_code.co_name == written.func
         and tuple(fields.items()) == written.items
         and tuple(map(type, fields.values())) == written.types
